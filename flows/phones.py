@@ -1,0 +1,55 @@
+"""Phone numbers: parsed with phonenumbers, kept as E.164, shown masked."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import timezone as number_timezones
+
+FALLBACK_TIME_ZONE = "UTC"
+
+
+class InvalidPhoneNumber(ValueError):
+    """Raised with a message that does not repeat the number (it may be personal)."""
+
+
+def to_e164(text: str, region: str | None) -> str:
+    """Parse a number as people write it ("0712 345 678", "+254 712-345-678")."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(
+            "not a phone number; write it with its country code, like +254712345678"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("not a valid phone number for its country; check the digits")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def default_time_zone(e164: str, fallback: str = FALLBACK_TIME_ZONE) -> str:
+    """The number's time zone when it has exactly one; otherwise the clinic's fallback.
+
+    Countries with several zones (US, Brazil, Russia) give several or none for a
+    number; guessing would send reminders at the wrong hour, so we fall back instead.
+    """
+    zones = number_timezones.time_zones_for_number(phonenumbers.parse(e164, None))
+    if len(zones) == 1 and zones[0] != number_timezones.UNKNOWN_TIMEZONE:
+        return zones[0]
+    return fallback
+
+
+def is_short_code_or_alphanumeric(sender: str) -> bool:
+    """Senders we must never auto-reply to: short codes and alphanumeric sender ids.
+    Replying to them wastes money and can start a reply loop with another robot."""
+    digits = sender.lstrip("+")
+    if not digits.isdigit():
+        return True
+    return len(digits) <= 6
+
+
+def mask(e164: str | None) -> str:
+    """For logs and screens: keep the country code and last two digits."""
+    if not e164:
+        return "-"
+    if len(e164) <= 6:
+        return "*" * len(e164)
+    return e164[:4] + "*" * (len(e164) - 6) + e164[-2:]

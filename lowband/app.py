@@ -1,0 +1,63 @@
+"""The application factory, in the Flask tutorial's style: nothing is created at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, jsonify
+
+from lowband.runtime import Runtime
+from lowband.settings import Settings, load_settings
+
+log = logging.getLogger("lowband")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `test_config` overrides settings by name ({"DB": path, ...});
+    a "CLOCK" entry injects the time for tests."""
+    test_config = dict(test_config or {})
+    clock = test_config.pop("CLOCK", None)
+    settings = load_settings(overrides=test_config)
+    app = Flask(__name__)
+    app.config.update(TESTING=bool(test_config), LOWBAND=settings)
+    runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
+    app.extensions["lowband"] = runtime
+    if settings.dev:
+        log.warning(
+            "LOWBAND_DEV=1: unsigned webhooks are accepted from this machine. "
+            "Never use it on a server that Twilio reaches."
+        )
+    _register(app)
+    return app
+
+
+def runtime() -> Runtime:
+    from flask import current_app
+
+    return current_app.extensions["lowband"]
+
+
+def settings() -> Settings:
+    return runtime().settings
+
+
+def get_store():
+    """The request's Store, made once per request and kept on `g`."""
+    if "store" not in g:
+        g.store = runtime().store()
+    return g.store
+
+
+def _register(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        try:
+            store = get_store()
+            store.one("SELECT 1")
+            schema = store.schema_version()
+        except Exception:  # any database failure is "unreachable" to a monitor
+            log.exception("health check failed")
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database="ok", schema=schema)

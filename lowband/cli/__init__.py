@@ -1,0 +1,40 @@
+"""The `lowband` command: what a clinic's admin runs on the laptop.
+
+Every error is one line on stderr and a non-zero exit, never a traceback; every list
+command takes --json and then prints one JSON object a line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lowband.cli.base import LowbandGroup
+from lowband.cli.people import meds, patients, users
+from lowband.cli.security import audit, keys
+from lowband.cli.setup import backup, init, serve
+
+
+@click.group(cls=LowbandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lowband", message="lowband %(version)s")
+def cli() -> None:
+    """Lowband: telehealth over SMS and voice for people without internet.
+
+    Settings come from the environment: LOWBAND_DB (default lowband-data/lowband.db),
+    LOWBAND_KEY_FILE (default beside the database), LOWBAND_REGION (e.g. KE, for
+    numbers written without a country code), LOWBAND_PUBLIC_URL, LOWBAND_TRANSPORT
+    (console or twilio) and TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM.
+    """
+
+
+for command in (init, serve, backup, patients, meds, users, keys, audit):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="lowband")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What every command shares: settings and store on demand, errors as one line, JSON output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from flows.enrolment import EnrolmentError
+from flows.phones import InvalidPhoneNumber
+from lowband.runtime import Runtime
+from lowband.settings import Settings, SettingsError, load_settings
+from storage import StorageError, Store
+
+# Errors whose message is written for the admin: shown as one line, exit status 1.
+EXPECTED = (SettingsError, StorageError, EnrolmentError, InvalidPhoneNumber)
+
+
+class LowbandGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EXPECTED as error:
+            raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def settings() -> Settings:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    root.meta.setdefault("lowband.settings", load_settings())
+    return root.meta["lowband.settings"]
+
+
+def runtime() -> Runtime:
+    root = click.get_current_context().find_root()
+    if "lowband.runtime" not in root.meta:
+        rt = Runtime(settings())
+        root.meta["lowband.runtime"] = rt
+        root.call_on_close(rt.close)
+    return root.meta["lowband.runtime"]
+
+
+def store() -> Store:
+    return runtime().store()
+
+
+def this_year() -> int:
+    return datetime.now(UTC).year
+
+
+def emit(rows: Iterable[dict], as_json: bool, columns: list[tuple[str, str]], empty: str) -> None:
+    """Print rows as a table for people, or one JSON object a line for scripts."""
+    rows = list(rows)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    widths = [max(len(title), *(len(_cell(r.get(key))) for r in rows)) for key, title in columns]
+    click.echo("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        cells = (_cell(row.get(key)).ljust(w) for (key, _), w in zip(columns, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+def _cell(value: object) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object a line, for scripts.")

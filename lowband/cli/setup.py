@@ -1,0 +1,95 @@
+"""Setting up and running an installation: init, serve, backup."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import click
+
+from lowband.cli.base import runtime, settings, store, this_year
+from storage import create_key_file, open_store
+
+
+@click.command()
+@click.option(
+    "--demo", is_flag=True, help="Also add a demo clinic: a clinician, a pharmacist, a CHW and three patients."
+)
+def init(demo: bool) -> None:
+    """Create the database and its key file.
+
+    The key file is made once, readable only by you (mode 0600), and never
+    overwritten. Keep a copy somewhere safe and apart from the database.
+    """
+    s = settings()
+    if s.db.exists():
+        raise click.ClickException(f"database {s.db} already exists; nothing to do")
+    if s.key_path.exists():
+        raise click.ClickException(
+            f"key file {s.key_path} already exists but database {s.db} does not; "
+            "point LOWBAND_DB at its database, or move the key file away to start afresh"
+        )
+    ring = create_key_file(s.key_path)
+    new_store = open_store(s.db, ring, create=True, pin_work=s.pin_work)
+    try:
+        new_store.audit.record("cli", "init")
+        click.echo(f"Created database {s.db}")
+        click.echo(f"Created key file {s.key_path}")
+        if demo:
+            from lowband.demo import load_demo
+
+            made = load_demo(new_store, s, this_year())
+            click.echo("Added a demo clinic:")
+            for line in made["staff"]:
+                click.echo(f"  staff    {line}")
+            for line in made["patients"]:
+                click.echo(f"  patient  {line}")
+    finally:
+        new_store.db.close()
+    click.echo(
+        "\nIMPORTANT: every name, number and health record is encrypted with the key file.\n"
+        "If the key file is lost, the data is lost: nobody can read it, not even you.\n"
+        f"Copy {s.key_path} to a safe place now (a USB stick kept apart from this laptop)."
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the webhooks and the console with a production WSGI server (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from lowband.app import create_app
+
+    runtime()  # fail early, in one line, on a bad key file or database
+    app = create_app()
+    click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads). Ctrl-C stops.")
+    waitress_serve(app, host=host, port=port, threads=workers, ident="lowband", clear_untrusted_proxy_headers=True)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Copy the database to PATH, consistently, even while the server runs.
+
+    The copy stays encrypted: it can only be read with the key file.
+    """
+    if path.exists():
+        raise click.ClickException(f"{path} already exists; choose a new file name")
+    source = store()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite3.connect(path)
+    try:
+        # SQLite's online backup copies a consistent snapshot while others keep writing.
+        source.db.conn.backup(target, pages=256)
+        ok = target.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        target.close()
+    if ok != "ok":
+        path.unlink(missing_ok=True)
+        raise click.ClickException("the backup failed its integrity check and was removed; try again")
+    source.audit.record("cli", "backup")
+    click.echo(f"Backed up {settings().db} to {path}.")
+    click.echo(f"It is encrypted: restoring it needs the key file {settings().key_path}.")

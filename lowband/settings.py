@@ -1,0 +1,152 @@
+"""Settings: defaults, then the environment (LOWBAND_*, TWILIO_*), then overrides.
+
+Values are read the way Flask's `from_prefixed_env` reads them (JSON when it parses,
+text otherwise), then checked here once, so a bad value is one clear line at start-up
+instead of a traceback at the first text message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+
+class SettingsError(Exception):
+    """A missing or bad setting; the message names the variable and what to set."""
+
+
+TRANSPORTS = ("console", "twilio")
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: Path = Path("lowband-data/lowband.db")
+    key_file: Path | None = None
+    public_url: str = "http://127.0.0.1:5000"
+    region: str | None = None
+    time_zone: str = "UTC"
+    transport: str = "console"
+    dev: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    # log2 of scrypt's cost for PIN hashes; tests lower it, production never should.
+    pin_work: int = 14
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.db.with_name(self.db.stem + ".key")
+
+    @property
+    def public_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+
+_ENV_NAMES = {
+    "LOWBAND_DB": "db",
+    "LOWBAND_KEY_FILE": "key_file",
+    "LOWBAND_PUBLIC_URL": "public_url",
+    "LOWBAND_REGION": "region",
+    "LOWBAND_TIME_ZONE": "time_zone",
+    "LOWBAND_TRANSPORT": "transport",
+    "LOWBAND_DEV": "dev",
+    "LOWBAND_PIN_WORK": "pin_work",
+    "TWILIO_ACCOUNT_SID": "twilio_account_sid",
+    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "TWILIO_FROM": "twilio_from",
+}
+_TEXT_ONLY = {"twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url"}
+
+
+def _from_env_value(name: str, raw: str) -> Any:
+    if name in _TEXT_ONLY:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build and check settings. Overrides use field names or LOWBAND_-less upper names
+    (`{"DB": path}` as in Flask's test_config)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for env_name, field_name in _ENV_NAMES.items():
+        if environ.get(env_name, "") != "":
+            values[field_name] = (env_name, _from_env_value(field_name, environ[env_name]))
+    known = {f.name for f in fields(Settings)}
+    for key, value in (overrides or {}).items():
+        name = key.lower()
+        if name not in known:
+            raise SettingsError(f"unknown setting {key}")
+        values[name] = (key, value)
+    return _checked({name: value for name, (_, value) in values.items()}, {n: src for n, (src, _) in values.items()})
+
+
+def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
+    def label(name: str) -> str:
+        return source.get(name, name.upper())
+
+    out: dict[str, Any] = {}
+    if "db" in values:
+        if not str(values["db"]).strip():
+            raise SettingsError(f"{label('db')} is empty; set it to a file path")
+        out["db"] = Path(str(values["db"]))
+    if values.get("key_file"):
+        out["key_file"] = Path(str(values["key_file"]))
+    if "public_url" in values:
+        url = str(values["public_url"]).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise SettingsError(
+                f"{label('public_url')}={url!r} is not a base URL like https://clinic.example.org"
+            )
+        out["public_url"] = url
+    if values.get("region") not in (None, ""):
+        region = str(values["region"]).upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError(f"{label('region')}={values['region']!r} is not a country code like KE, UG or US")
+        out["region"] = region
+    if "time_zone" in values:
+        try:
+            ZoneInfo(str(values["time_zone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"{label('time_zone')}={values['time_zone']!r} is not a time zone like Africa/Nairobi"
+            ) from None
+        out["time_zone"] = str(values["time_zone"])
+    if "transport" in values:
+        transport = str(values["transport"]).lower()
+        if transport not in TRANSPORTS:
+            raise SettingsError(f"{label('transport')}={values['transport']!r}: use console or twilio")
+        out["transport"] = transport
+    if "dev" in values:
+        out["dev"] = values["dev"] in (True, 1, "1", "true", "yes", "on")
+    if "pin_work" in values:
+        try:
+            work = int(values["pin_work"])
+        except (TypeError, ValueError):
+            work = -1
+        if not 1 <= work <= 20:
+            raise SettingsError(f"{label('pin_work')} must be a whole number from 1 to 20")
+        out["pin_work"] = work
+    for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from"):
+        if values.get(name):
+            out[name] = str(values[name]).strip()
+    settings = Settings(**out)
+    if settings.transport == "twilio":
+        missing = [
+            env for env, name in _ENV_NAMES.items() if name.startswith("twilio_") and not getattr(settings, name)
+        ]
+        if missing:
+            raise SettingsError(f"LOWBAND_TRANSPORT=twilio needs {', '.join(missing)}")
+    return settings

@@ -1,0 +1,177 @@
+"""The key file: where an installation's secrets live, beside (never inside) the database.
+
+Losing it loses the data; that is the point. It is created once, mode 0600, and never
+overwritten. Rotation appends a new field key and, once every row is re-sealed, retires
+the old one. Writes are atomic (temp file, fsync, rename) so a crash never leaves a
+half-written key file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+from storage.crypto import KeyRing
+from storage.errors import StorageError
+
+KEY_FILE_FORMAT = "lowband-keys/1"
+
+
+class KeyFileError(StorageError):
+    """The key file is missing, unreadable or malformed; the message names the file."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(text: str, what: str, path: Path) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise KeyFileError(f"key file {path} is damaged: {what} is not base64") from None
+    if len(raw) != 32:
+        raise KeyFileError(f"key file {path} is damaged: {what} is not a 256-bit key")
+    return raw
+
+
+def new_key_ring() -> KeyRing:
+    return KeyRing(
+        current=1,
+        field_keys={1: secrets.token_bytes(32)},
+        index_key=secrets.token_bytes(32),
+        audit_key=secrets.token_bytes(32),
+        pin_key=secrets.token_bytes(32),
+    )
+
+
+def _document(ring: KeyRing) -> dict:
+    return {
+        "format": KEY_FILE_FORMAT,
+        "current": ring.current,
+        "field_keys": {str(k): _b64(v) for k, v in sorted(ring.field_keys.items())},
+        "index_key": _b64(ring.index_key),
+        "audit_key": _b64(ring.audit_key),
+        "pin_key": _b64(ring.pin_key),
+    }
+
+
+def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> None:
+    """Write atomically with mode 0600. Without `replace`, an existing file is an error."""
+    path = Path(path)
+    if path.exists() and not replace:
+        raise KeyFileError(f"key file {path} already exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(_document(ring), handle, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the target appeared meanwhile: never clobber a key file.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
+            finally:
+                os.unlink(tmp)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def create_key_file(path: Path) -> KeyRing:
+    ring = new_key_ring()
+    write_key_file(path, ring, replace=False)
+    return ring
+
+
+def load_key_file(path: Path) -> KeyRing:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"key file {path} not found; without it the data cannot be read "
+            "(set LOWBAND_KEY_FILE, or run `lowband init` for a new installation)"
+        ) from None
+    except OSError as error:
+        raise KeyFileError(f"key file {path} cannot be read: {error.strerror}") from None
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != KEY_FILE_FORMAT:
+            raise KeyFileError(f"key file {path} is not a Lowband key file")
+        return KeyRing(
+            current=int(doc["current"]),
+            field_keys={int(k): _unb64(v, f"field key {k}", path) for k, v in doc["field_keys"].items()},
+            index_key=_unb64(doc["index_key"], "index key", path),
+            audit_key=_unb64(doc["audit_key"], "audit key", path),
+            pin_key=_unb64(doc["pin_key"], "pin key", path),
+        )
+    except KeyFileError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, StorageError):
+        raise KeyFileError(f"key file {path} is damaged or not a Lowband key file") from None
+
+
+def with_new_field_key(ring: KeyRing) -> KeyRing:
+    new_id = max(ring.field_keys) + 1
+    if new_id > 0xFFFF:
+        raise KeyFileError("no key ids left; this installation has rotated 65,535 times")
+    return KeyRing(
+        current=new_id,
+        field_keys={**ring.field_keys, new_id: secrets.token_bytes(32)},
+        index_key=ring.index_key,
+        audit_key=ring.audit_key,
+        pin_key=ring.pin_key,
+    )
+
+
+def with_only_current(ring: KeyRing) -> KeyRing:
+    return KeyRing(
+        current=ring.current,
+        field_keys={ring.current: ring.field_keys[ring.current]},
+        index_key=ring.index_key,
+        audit_key=ring.audit_key,
+        pin_key=ring.pin_key,
+    )
+
+
+class KeyFileWatcher:
+    """Holds the loaded key ring and reloads it when the file changes on disk.
+
+    A running server calls `ring()` once per request; that costs one stat(), and keys
+    are only re-derived when `keys rotate` has rewritten the file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._stamp = self._stat()
+        self._ring = load_key_file(self.path)
+
+    def _stat(self) -> tuple[int, int, int]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def ring(self) -> KeyRing:
+        stamp = self._stat()
+        if stamp != self._stamp and stamp != (0, 0, 0):
+            try:
+                ring = load_key_file(self.path)
+            except KeyFileError:
+                return self._ring  # mid-write or damaged: keep serving with what we have
+            self._ring, self._stamp = ring, stamp
+        return self._ring

@@ -1,0 +1,119 @@
+"""Schema migrations: named steps, each in its own transaction, each applied once.
+
+Never edit a step that has shipped; add a new one. Columns holding personal data are
+BLOBs of sealed values (see crypto.py); `ENCRYPTED` lists them for key rotation.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("lowband")
+
+
+@migrations(name="0001_core")
+def core(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute(
+        """CREATE TABLE staff (
+            id INTEGER PRIMARY KEY,
+            role TEXT NOT NULL
+                CHECK (role IN ('clinician', 'pharmacist', 'chw', 'chw_supervisor', 'admin')),
+            name BLOB NOT NULL,
+            phone BLOB NOT NULL,
+            phone_index BLOB NOT NULL UNIQUE,
+            email BLOB,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute(
+        """CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            short_id TEXT NOT NULL UNIQUE,
+            name BLOB NOT NULL,
+            phone BLOB,
+            phone_index BLOB,
+            birth_year BLOB,
+            sex BLOB,
+            language TEXT NOT NULL DEFAULT 'en',
+            time_zone TEXT NOT NULL,
+            chw_id INTEGER REFERENCES staff(id),
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX patients_phone ON patients(phone_index)")
+    db.execute("CREATE INDEX patients_chw ON patients(chw_id)")
+    db.execute(
+        """CREATE TABLE medications (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            name BLOB NOT NULL,
+            dose BLOB NOT NULL,
+            quantity BLOB,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX medications_patient ON medications(patient_id)")
+
+
+@migrations(name="0002_audit_log")
+def audit_log(db: Database) -> None:
+    # Details hold ids and action names only, never personal data, so they stay
+    # plain and key rotation never has to touch (and re-chain) the log.
+    db.execute(
+        """CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            mac TEXT NOT NULL
+        ) STRICT"""
+    )
+    # Append-only inside SQLite too; the HMAC chain catches edits made around this.
+    db.execute(
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"""
+    )
+    db.execute(
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"""
+    )
+
+
+@migrations(name="0003_patient_pins")
+def patient_pins(db: Database) -> None:
+    db.execute("ALTER TABLE patients ADD COLUMN pin_hash TEXT")
+    db.execute("ALTER TABLE patients ADD COLUMN pin_failures INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE patients ADD COLUMN locked_until TEXT")
+
+
+# table -> (primary key column, sealed columns). Key rotation walks exactly these.
+ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "staff": ("id", ("name", "phone", "email")),
+    "patients": ("id", ("name", "phone", "birth_year", "sex")),
+    "medications": ("id", ("name", "dose", "quantity")),
+}
+
+
+def apply(db: Database) -> None:
+    migrations.apply(db)
+
+
+def schema_version(db: Database) -> str | None:
+    applied = migrations.applied(db)
+    return applied[-1].name if applied else None
+
+
+def pending(db: Database) -> list[str]:
+    return [m.name for m in migrations.pending(db)]

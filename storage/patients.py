@@ -1,0 +1,138 @@
+"""Patients: who they are, how to reach them, and their short ID."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storage import short_ids
+from storage.errors import NotFound, StorageError
+from storage.records import insert_sealed, open_row, update_sealed
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+TABLE = "patients"
+SEALED = ("name", "phone", "birth_year", "sex")
+COLUMNS = [
+    "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
+    "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
+]
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: int
+    short_id: str
+    name: str
+    phone: str | None
+    birth_year: int | None
+    sex: str | None
+    language: str
+    time_zone: str
+    chw_id: int | None
+    active: bool
+    created_at: str
+    pin_hash: str | None
+    pin_failures: int
+    locked_until: str | None
+
+    @property
+    def display_name(self) -> str:
+        """First name and initial ("Amina Z."): enough to tell family members apart."""
+        parts = self.name.split()
+        if len(parts) < 2:
+            return self.name
+        return f"{parts[0]} {parts[-1][0]}."
+
+
+class PatientRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _patient(self, row) -> Patient:
+        data = open_row(self.store, TABLE, row, COLUMNS, SEALED)
+        data["active"] = bool(data["active"])
+        return Patient(**data)
+
+    def add(
+        self,
+        *,
+        name: str,
+        phone: str | None,
+        time_zone: str,
+        birth_year: int | None = None,
+        sex: str | None = None,
+        language: str = "en",
+        chw_id: int | None = None,
+    ) -> Patient:
+        """Enrol a patient. `phone` must already be E.164 (see flows.phones)."""
+        store = self.store
+        with store.write():
+            for attempt in range(40):
+                # Grow the ID only when the short space is crowded: 3 digits + check
+                # while the clinic is small, more as it grows.
+                base_digits = short_ids.MIN_BASE_DIGITS + attempt // 10
+                short_id = short_ids.random_short_id(base_digits)
+                if store.one("SELECT 1 FROM patients WHERE short_id = ?", (short_id,)) is None:
+                    break
+            else:  # pragma: no cover - needs millions of patients
+                raise StorageError("could not find a free patient ID")
+            row = {
+                "id": store.new_id(),
+                "short_id": short_id,
+                "name": name,
+                "phone": phone,
+                "phone_index": store.phone_index(phone) if phone else None,
+                "birth_year": birth_year,
+                "sex": sex,
+                "language": language,
+                "time_zone": time_zone,
+                "chw_id": chw_id,
+                "created_at": store.now_iso(),
+            }
+            insert_sealed(store, TABLE, row, SEALED)
+        return self.get(row["id"])
+
+    def get(self, patient_id: int) -> Patient:
+        row = self.store.one(f"{_SELECT} WHERE id = ?", (patient_id,))
+        if row is None:
+            raise NotFound(f"no patient with id {patient_id}")
+        return self._patient(row)
+
+    def by_short_id(self, short_id: str) -> Patient | None:
+        row = self.store.one(f"{_SELECT} WHERE short_id = ?", (short_id,))
+        return self._patient(row) if row else None
+
+    def with_phone(self, e164: str) -> list[Patient]:
+        """Everyone enrolled on this number (a family phone may serve several)."""
+        rows = self.store.execute(
+            f"{_SELECT} WHERE phone_index = ? AND active = 1 ORDER BY created_at, id",
+            (self.store.phone_index(e164),),
+        ).fetchall()
+        return [self._patient(r) for r in rows]
+
+    def all(self) -> Iterator[Patient]:
+        for row in self.store.execute(f"{_SELECT} ORDER BY created_at, id"):
+            yield self._patient(row)
+
+    def for_chw(self, chw_id: int) -> list[Patient]:
+        rows = self.store.execute(f"{_SELECT} WHERE chw_id = ? AND active = 1 ORDER BY id", (chw_id,))
+        return [self._patient(r) for r in rows.fetchall()]
+
+    def count(self) -> int:
+        return self.store.one("SELECT count(*) FROM patients")[0]
+
+    def update(self, patient_id: int, **changes) -> Patient:
+        if "phone" in changes:
+            phone = changes["phone"]
+            changes["phone_index"] = self.store.phone_index(phone) if phone else None
+        with self.store.write():
+            try:
+                update_sealed(self.store, TABLE, patient_id, changes, SEALED)
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"patient {patient_id} could not be updated: {error}") from None
+        return self.get(patient_id)

@@ -1,0 +1,185 @@
+"""Store: one connection, the cipher, the repositories, and explicit transactions."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from storage import migrations
+from storage.connection import connect
+from storage.crypto import FieldCipher, KeyRing
+from storage.errors import StorageError, WrongKeyError
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Timestamps are stored as UTC ISO-8601 text, which sorts as time does."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """What a request, a CLI command or a job needs to read and write records.
+
+    Cheap to create: it wraps an open connection and the shared, already-loaded keys.
+    """
+
+    def __init__(self, db: Database, keys: KeyRing, *, clock: Clock = utc_now, pin_work: int = 14):
+        self.db = db
+        self.cipher = FieldCipher(keys)
+        self.keys = keys
+        self.clock = clock
+        self.pin_work = pin_work
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        """One write transaction. IMMEDIATE takes the write lock up front, so two
+        requests for the same sender run one after the other instead of both reading
+        the old state and one losing its update. Nested calls become savepoints."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            name = f"sp_{secrets.token_hex(4)}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            conn.execute(f"RELEASE {name}")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
+        return self.db.conn.execute(sql, params)
+
+    def one(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Row | tuple | None:
+        return self.db.conn.execute(sql, params).fetchone()
+
+    # -- values -------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def now_iso(self) -> str:
+        return iso(self.clock())
+
+    @staticmethod
+    def new_id() -> int:
+        """Row ids are chosen before insert because each sealed value is bound to its
+        row id. 53 random bits stay exact in JSON and make collisions negligible."""
+        return secrets.randbits(53) | 1
+
+    def seal(self, table: str, column: str, row_id: object, value: object) -> bytes | None:
+        return self.cipher.seal(table, column, row_id, value)
+
+    def open(self, table: str, column: str, row_id: object, blob: bytes | None) -> object:
+        return self.cipher.open(table, column, row_id, blob)
+
+    def phone_index(self, e164: str) -> bytes:
+        return self.cipher.blind_index("phone", e164)
+
+    def meta_get(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0] if row else default
+
+    def meta_set(self, key: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def schema_version(self) -> str | None:
+        return migrations.schema_version(self.db)
+
+    # -- repositories ---------------------------------------------------------------
+
+    @cached_property
+    def patients(self):
+        from storage.patients import PatientRepository
+
+        return PatientRepository(self)
+
+    @cached_property
+    def staff(self):
+        from storage.staff import StaffRepository
+
+        return StaffRepository(self)
+
+    @cached_property
+    def medications(self):
+        from storage.medications import MedicationRepository
+
+        return MedicationRepository(self)
+
+    @cached_property
+    def audit(self):
+        from storage.audit import AuditLog
+
+        return AuditLog(self)
+
+
+def check_keys(db: Database, keys: KeyRing) -> None:
+    """Refuse a key file that belongs to another installation, before any write."""
+    row = db.conn.execute("SELECT value FROM meta WHERE key = 'key_fingerprint'").fetchone()
+    if row is None:
+        with db.conn:
+            db.conn.execute("BEGIN IMMEDIATE")
+            db.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_fingerprint', ?)",
+                (keys.fingerprint(),),
+            )
+        return
+    if row[0] != keys.fingerprint():
+        raise WrongKeyError("the key file does not belong to this database")
+
+
+def open_database(path: str | Path, *, create: bool = False) -> Database:
+    path = Path(path)
+    if not create and not path.exists():
+        raise StorageError(f"database {path} not found; run `lowband init` first")
+    try:
+        db = connect(path)
+        migrations.apply(db)
+    except sqlite3.DatabaseError as error:
+        raise StorageError(f"database {path} cannot be opened: {error}") from None
+    return db
+
+
+def open_store(
+    path: str | Path,
+    keys: KeyRing,
+    *,
+    create: bool = False,
+    clock: Clock = utc_now,
+    pin_work: int = 14,
+) -> Store:
+    """Open (and if needed upgrade) the database and check that the keys fit it."""
+    db = open_database(path, create=create)
+    try:
+        check_keys(db, keys)
+    except BaseException:
+        db.close()
+        raise
+    return Store(db, keys, clock=clock, pin_work=pin_work)
