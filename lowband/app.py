@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lowband.runtime import Runtime
 from lowband.settings import Settings, load_settings
+from lowband.webhook_auth import protect
+from lowband.wiring import conversation_service
+from sms_gateway.webhook import create_blueprint as sms_blueprint
 
 log = logging.getLogger("lowband")
 
@@ -19,9 +23,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     a "CLOCK" entry injects the time for tests."""
     test_config = dict(test_config or {})
     clock = test_config.pop("CLOCK", None)
+    testing = bool(test_config.pop("TESTING", False))
     settings = load_settings(overrides=test_config)
     app = Flask(__name__)
-    app.config.update(TESTING=bool(test_config), LOWBAND=settings)
+    # Behind a tunnel or reverse proxy, rebuild the URL Twilio called from X-Forwarded-*
+    # so its signature still checks out.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+    app.config.update(TESTING=testing, LOWBAND=settings)
     runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
     app.extensions["lowband"] = runtime
     if settings.dev:
@@ -30,6 +38,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "Never use it on a server that Twilio reaches."
         )
     _register(app)
+    sms = sms_blueprint(get_store, conversation_service(settings), settings.region)
+    protect(sms, runtime.webhook_token, settings.public_base, settings.dev)
+    app.register_blueprint(sms)
     return app
 
 

@@ -40,6 +40,14 @@ class Settings:
     twilio_from: str | None = None
     # log2 of scrypt's cost for PIN hashes; tests lower it, production never should.
     pin_work: int = 14
+    clinic_name: str = "Lowband Clinic"
+    emergency_number: str = "112"
+    language: str = "en"
+    session_minutes: int = 30
+    # Texts a minute from one number before the loop guard steps in.
+    rate_limit: int = 10
+    # How long Twilio may keep trying to deliver an SMS before dropping it.
+    sms_validity_seconds: int = 14400
 
     @property
     def key_path(self) -> Path:
@@ -59,11 +67,23 @@ _ENV_NAMES = {
     "LOWBAND_TRANSPORT": "transport",
     "LOWBAND_DEV": "dev",
     "LOWBAND_PIN_WORK": "pin_work",
+    "LOWBAND_CLINIC_NAME": "clinic_name",
+    "LOWBAND_EMERGENCY_NUMBER": "emergency_number",
+    "LOWBAND_LANGUAGE": "language",
+    "LOWBAND_SESSION_MINUTES": "session_minutes",
+    "LOWBAND_RATE_LIMIT": "rate_limit",
+    "LOWBAND_SMS_VALIDITY_SECONDS": "sms_validity_seconds",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
     "TWILIO_FROM": "twilio_from",
 }
-_TEXT_ONLY = {"twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url"}
+_TEXT_ONLY = {
+    "twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url", "clinic_name",
+    "emergency_number", "language",
+}
+_WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
+                  "sms_validity_seconds": (1, 36000)}
+LANGUAGES = ("en", "sw", "fr", "es")
 
 
 def _from_env_value(name: str, raw: str) -> Any:
@@ -131,14 +151,28 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         out["transport"] = transport
     if "dev" in values:
         out["dev"] = values["dev"] in (True, 1, "1", "true", "yes", "on")
-    if "pin_work" in values:
+    for name, (low, high) in _WHOLE_NUMBERS.items():
+        if name not in values:
+            continue
         try:
-            work = int(values["pin_work"])
+            number = int(values[name])
         except (TypeError, ValueError):
-            work = -1
-        if not 1 <= work <= 20:
-            raise SettingsError(f"{label('pin_work')} must be a whole number from 1 to 20")
-        out["pin_work"] = work
+            number = low - 1
+        if not low <= number <= high:
+            raise SettingsError(f"{label(name)} must be a whole number from {low} to {high}")
+        out[name] = number
+    if "language" in values:
+        language = str(values["language"]).lower()
+        if language not in LANGUAGES:
+            raise SettingsError(f"{label('language')}={values['language']!r}: use one of {', '.join(LANGUAGES)}")
+        out["language"] = language
+    for name, longest in (("clinic_name", 20), ("emergency_number", 15)):
+        if name in values:
+            text = " ".join(str(values[name]).split())
+            # These appear in one-segment SMS; longer values would break the budget.
+            if not 1 <= len(text) <= longest:
+                raise SettingsError(f"{label(name)} must be 1 to {longest} characters (it goes into every SMS)")
+            out[name] = text
     for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from"):
         if values.get(name):
             out[name] = str(values[name]).strip()

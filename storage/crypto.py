@@ -76,7 +76,9 @@ class KeyRing:
 
 
 def _aad(table: str, column: str, row_id: object, header: bytes) -> bytes:
-    return b"\x1f".join((table.encode(), column.encode(), str(row_id).encode(), header))
+    # Rows keyed by a blind index (bytes) are bound by its hex form.
+    key = row_id.hex() if isinstance(row_id, bytes | bytearray) else str(row_id)
+    return b"\x1f".join((table.encode(), column.encode(), key.encode(), header))
 
 
 class FieldCipher:

@@ -98,11 +98,75 @@ def patient_pins(db: Database) -> None:
     db.execute("ALTER TABLE patients ADD COLUMN locked_until TEXT")
 
 
+@migrations(name="0004_messaging")
+def messaging(db: Database) -> None:
+    db.execute("ALTER TABLE patients ADD COLUMN consent_at TEXT")
+    db.execute("ALTER TABLE patients ADD COLUMN consent_version TEXT")
+    db.execute("ALTER TABLE patients ADD COLUMN consent_declined_at TEXT")
+    # One row per phone number we have heard from: opt-out and the loop guard's
+    # counters. Keyed by the blind index, so the number itself is never stored here.
+    db.execute(
+        """CREATE TABLE contacts (
+            phone_index BLOB PRIMARY KEY,
+            opted_out INTEGER NOT NULL DEFAULT 0,
+            opted_out_at TEXT,
+            window_start TEXT,
+            window_count INTEGER NOT NULL DEFAULT 0,
+            last_digest TEXT,
+            repeats INTEGER NOT NULL DEFAULT 0,
+            muted_until TEXT
+        ) STRICT, WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE sessions (
+            phone_index BLOB PRIMARY KEY,
+            state BLOB NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID"""
+    )
+    # Every webhook we answered, by Twilio's id: a retried webhook gets the stored
+    # answer instead of running the step twice.
+    db.execute(
+        """CREATE TABLE inbound_messages (
+            id INTEGER PRIMARY KEY,
+            message_sid TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            phone_index BLOB NOT NULL,
+            body BLOB,
+            replies BLOB,
+            received_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX inbound_phone ON inbound_messages(phone_index, received_at)")
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            phone_index BLOB NOT NULL,
+            phone BLOB NOT NULL,
+            body BLOB NOT NULL,
+            purpose TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'refused')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            provider_sid TEXT UNIQUE,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(status, next_attempt_at)")
+
+
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.
 ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "staff": ("id", ("name", "phone", "email")),
     "patients": ("id", ("name", "phone", "birth_year", "sex")),
     "medications": ("id", ("name", "dose", "quantity")),
+    "sessions": ("phone_index", ("state",)),
+    "inbound_messages": ("id", ("body", "replies")),
+    "outbox": ("id", ("phone", "body")),
 }
 
 

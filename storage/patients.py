@@ -19,6 +19,7 @@ SEALED = ("name", "phone", "birth_year", "sex")
 COLUMNS = [
     "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
     "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
+    "consent_at", "consent_version", "consent_declined_at",
 ]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -39,6 +40,9 @@ class Patient:
     pin_hash: str | None
     pin_failures: int
     locked_until: str | None
+    consent_at: str | None
+    consent_version: str | None
+    consent_declined_at: str | None
 
     @property
     def display_name(self) -> str:
@@ -68,21 +72,17 @@ class PatientRepository:
         sex: str | None = None,
         language: str = "en",
         chw_id: int | None = None,
+        ids: tuple[int, str] | None = None,
+        **extra,
     ) -> Patient:
-        """Enrol a patient. `phone` must already be E.164 (see flows.phones)."""
+        """Enrol a patient. `phone` must already be E.164 (see flows.phones). `ids` is
+        a (row id, short ID) pair from `new_ids()` when the caller needed them first."""
         store = self.store
         with store.write():
-            for attempt in range(40):
-                # Grow the ID only when the short space is crowded: 3 digits + check
-                # while the clinic is small, more as it grows.
-                base_digits = short_ids.MIN_BASE_DIGITS + attempt // 10
-                short_id = short_ids.random_short_id(base_digits)
-                if store.one("SELECT 1 FROM patients WHERE short_id = ?", (short_id,)) is None:
-                    break
-            else:  # pragma: no cover - needs millions of patients
-                raise StorageError("could not find a free patient ID")
+            row_id, short_id = ids or self.new_ids()
             row = {
-                "id": store.new_id(),
+                **extra,
+                "id": row_id,
                 "short_id": short_id,
                 "name": name,
                 "phone": phone,
@@ -94,8 +94,23 @@ class PatientRepository:
                 "chw_id": chw_id,
                 "created_at": store.now_iso(),
             }
-            insert_sealed(store, TABLE, row, SEALED)
+            try:
+                insert_sealed(store, TABLE, row, SEALED)
+            except sqlite3.IntegrityError:
+                raise StorageError("that patient ID is already taken") from None
         return self.get(row["id"])
+
+    def new_ids(self) -> tuple[int, str]:
+        """A row id and a short ID that no patient has (checked, not yet reserved:
+        call inside the write transaction that inserts)."""
+        for attempt in range(40):
+            # Grow the ID only when the short space is crowded: 3 digits + check
+            # while the clinic is small, more as it grows.
+            base_digits = short_ids.MIN_BASE_DIGITS + attempt // 10
+            short_id = short_ids.random_short_id(base_digits)
+            if self.store.one("SELECT 1 FROM patients WHERE short_id = ?", (short_id,)) is None:
+                return self.store.new_id(), short_id
+        raise StorageError("could not find a free patient ID")  # pragma: no cover
 
     def get(self, patient_id: int) -> Patient:
         row = self.store.one(f"{_SELECT} WHERE id = ?", (patient_id,))

@@ -134,6 +134,30 @@ class Store:
         return MedicationRepository(self)
 
     @cached_property
+    def sessions(self):
+        from storage.conversations import SessionRepository
+
+        return SessionRepository(self)
+
+    @cached_property
+    def contacts(self):
+        from storage.conversations import ContactRepository
+
+        return ContactRepository(self)
+
+    @cached_property
+    def inbound(self):
+        from storage.inbound import InboundRepository
+
+        return InboundRepository(self)
+
+    @cached_property
+    def outbox(self):
+        from storage.outbox import Outbox
+
+        return Outbox(self)
+
+    @cached_property
     def audit(self):
         from storage.audit import AuditLog
 

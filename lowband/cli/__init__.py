@@ -11,6 +11,7 @@ import sys
 import click
 
 from lowband.cli.base import LowbandGroup
+from lowband.cli.messaging import dispatch, outbox, simulate
 from lowband.cli.people import meds, patients, users
 from lowband.cli.security import audit, keys
 from lowband.cli.setup import backup, init, serve
@@ -28,7 +29,7 @@ def cli() -> None:
     """
 
 
-for command in (init, serve, backup, patients, meds, users, keys, audit):
+for command in (init, serve, simulate, patients, meds, users, outbox, dispatch, keys, backup, audit):
     cli.add_command(command)
 
 

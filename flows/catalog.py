@@ -1,0 +1,118 @@
+"""Message catalogs: every word a patient reads or hears lives in a .po file.
+
+Keys are symbolic ("menu.main"); the English catalog holds the English text, so code
+never carries prose. Catalogs are read once at start-up with Babel (no compile step to
+forget). A key may have a voice variant ("menu.main@voice") for the IVR.
+
+Every SMS must fit one segment, so each placeholder has a longest length; values are
+clipped to it, and the segment test renders every message with values that long.
+Outgoing SMS text is folded to GSM-7 (accents that GSM lacks are dropped) because a
+single non-GSM letter would cut the segment from 160 characters to 70.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+from flows.engine import Message
+
+CATALOG_DIR = Path(__file__).parent / "catalogs"
+LANGUAGES = ("en", "sw", "fr", "es")
+FALLBACK = "en"
+
+# Longest value each placeholder may take in an SMS, and a realistic example that
+# long for the segment test. Longer values are clipped (names) or rejected earlier.
+PLACEHOLDERS: dict[str, str] = {
+    "name": "Bartholomew K.",  # display names: first name and initial
+    "clinic": "Homa Bay Town Clinic",
+    "emergency": "+254 700 123456",
+    "patient_id": "12345678",
+    "tries": "4",
+    "minutes": "30",
+    "medicines": "Metformin 500mg, Amlodipine 5mg, Losartan 50mg",
+    "choices": "1 Bartholomew K. 2 Christabel W. 3 Someone new",
+}
+LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
+
+
+def _clip(value: str, limit: int | None) -> str:
+    if limit is None or len(value) <= limit:
+        return value
+    return value[: max(limit - 2, 1)].rstrip() + ".."
+
+
+class Catalog:
+    def __init__(self, messages: Mapping[str, Mapping[str, str]]):
+        self.messages = {lang: dict(table) for lang, table in messages.items()}
+        self._words: dict[tuple[str, str], frozenset[str]] = {}
+
+    @classmethod
+    def load(cls, directory: Path = CATALOG_DIR) -> Catalog:
+        messages: dict[str, dict[str, str]] = {}
+        for path in sorted(directory.glob("*.po")):
+            with path.open("rb") as handle:
+                catalog = read_po(handle)
+            messages[path.stem] = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+        if FALLBACK not in messages:
+            raise RuntimeError(f"no {FALLBACK}.po in {directory}")
+        return cls(messages)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang in LANGUAGES if lang in self.messages)
+
+    def keys(self) -> list[str]:
+        return sorted(self.messages[FALLBACK])
+
+    def has(self, language: str, key: str) -> bool:
+        return key in self.messages.get(language, {})
+
+    def text(self, language: str, key: str) -> str:
+        """The template for `key`, falling back to English, then to the key itself
+        (visible in tests, never silently empty)."""
+        table = self.messages.get(language) or self.messages[FALLBACK]
+        return table.get(key) or self.messages[FALLBACK].get(key) or key
+
+    def words(self, language: str, key: str) -> frozenset[str]:
+        """A comma-separated word list entry ("words.yes") as a set of casefolded words."""
+        cache_key = (language, key)
+        if cache_key not in self._words:
+            table = self.messages.get(language, {})
+            raw = table.get(key, "")
+            self._words[cache_key] = frozenset(w.strip().casefold() for w in raw.split(",") if w.strip())
+        return self._words[cache_key]
+
+    def render(self, language: str, message: Message, channel: str = "sms") -> str:
+        voice_key = f"{message.key}@voice"
+        key = voice_key if channel == "voice" and self.has(language, voice_key) else message.key
+        template = self.text(language, key)
+        values = {name: self._value(language, name, value, channel) for name, value in message.params.items()}
+        try:
+            text = template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            # A translator's typo in a placeholder must not silence the message.
+            text = self.text(FALLBACK, key).format(**values)
+        if channel == "sms":
+            from flows.segments import fold_to_gsm
+
+            text = fold_to_gsm(text)
+        return text
+
+    def _value(self, language: str, name: str, value: Any, channel: str) -> str:
+        if isinstance(value, Message):
+            text = self.render(language, value, channel)
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            text = " ".join(self._value(language, name, v, channel) for v in value)
+        else:
+            text = str(value)
+        return _clip(text, LIMITS.get(name))
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    return Catalog.load()

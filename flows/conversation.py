@@ -1,0 +1,97 @@
+"""One inbound text in, the conversation's next move out.
+
+Order matters and mirrors what a person expects: opt-out words always work; HELP,
+MENU, BACK and LANG work from anywhere; staff commands come from staff numbers only;
+a session idle too long starts over; otherwise the text answers the current step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flows import effects as fx
+from flows import staff_commands
+from flows.context import Context
+from flows.engine import Outcome, Session, msg
+from flows.normalise import normalise
+from flows.patient_flows import registry
+from flows.runner import Runner
+
+runner = Runner(registry)
+
+KEYWORDS = ("stop", "start", "help", "menu", "back", "lang")
+
+
+def keyword(text: str, session: Session, ctx: Context) -> str | None:
+    word = text.casefold()
+    for name in KEYWORDS:
+        if word in ctx.words(session.language, f"keywords.{name}"):
+            return name
+    return None
+
+
+def waiting_for_yes(session: Session) -> bool:
+    """Is the current step a yes/no question? Then YES answers it, not an opt-in."""
+    if not session.flow:
+        return False
+    step = registry.flows[session.flow].steps[session.step]
+    return any(option.value == "yes" for option in step.options)
+
+
+def expired(session: Session, ctx: Context) -> bool:
+    if not session.flow or not session.updated_at:
+        return False
+    idle = ctx.now - datetime.fromisoformat(session.updated_at)
+    return idle > timedelta(minutes=ctx.config.session_timeout_minutes)
+
+
+def respond(session: Session, raw: str, ctx: Context) -> Outcome:
+    """The step function: (session, input, context) -> (session, replies, effects)."""
+    session = session.copy()
+    text = normalise(raw)
+    word = keyword(text, session, ctx)
+
+    if word == "stop":
+        # Twilio itself confirms STOP to the sender, so we stay silent.
+        session.clear_flow()
+        session.unlocked_until = None
+        return Outcome(session, [], [fx.OptOut()])
+    if ctx.opted_out:
+        said_yes = text.casefold() in ctx.words(session.language, "words.yes")
+        if word == "start" or (said_yes and not waiting_for_yes(session)):
+            session.clear_flow()
+            return Outcome(session, [msg("optin.done")], [fx.OptIn()])
+        # An opted-out number gets nothing back until it opts in again.
+        return Outcome(session, [], [])
+    if word == "start":
+        return Outcome(session, [msg("optin.done")], [fx.OptIn()])
+    if word == "help":
+        return Outcome(session, [msg("help")])
+    if word == "menu":
+        return runner.home(session, ctx)
+    if word == "back":
+        return runner.back(session, ctx)
+    if word == "lang":
+        return runner.enter("language", session, ctx)
+
+    if ctx.staff is not None:
+        return staff_commands.respond(session, text, ctx)
+
+    if expired(session, ctx):
+        session.clear_flow()
+        session.unlocked_until = None
+        out = runner.home(session, ctx)
+        if session.flow == "menu":
+            out.replies = [msg("menu.expired")]
+        return out
+
+    if session.flow is None:
+        out = runner.home(session, ctx)
+        # A returning patient who types a menu number straight away gets that item.
+        if session.flow == "menu" and text:
+            answered = runner.answer(session, text, ctx)
+            if not session.misses:
+                return Outcome(answered.session, answered.replies, out.effects + answered.effects)
+            session.misses = 0
+        return out
+    return runner.answer(session, text, ctx)

@@ -1,0 +1,168 @@
+"""The conversation engine: flows declared as data, run one input at a time.
+
+A flow is a set of named steps. A step has a prompt (a catalog key), and either
+numbered options (answered by number or by word) or a parser for a free value. The
+engine is a pure function of (session, input, context): it returns the new session,
+the replies (catalog keys with parameters, rendered later in the reader's language)
+and the effects for the service module to apply. Time, the sender's records and
+every lookup come in through the context, so a conversation replays the same way
+every time: that is what lets conversations be tested as data files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.context import Context
+
+DONE = "<done>"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply before rendering: a catalog key and its parameters. A parameter may
+    itself be a Message (rendered in the same language) or a sequence of them."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def msg(key: str, **params: Any) -> Message:
+    return Message(key, params)
+
+
+class Invalid(Exception):
+    """Raised by a parser: the input does not fit; `hint` says what to send instead."""
+
+    def __init__(self, hint: str, **params: Any):
+        super().__init__(hint)
+        self.hint = Message(hint, params)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One numbered choice. `words` is the catalog key of the words that also pick it."""
+
+    value: str
+    label: str | Message  # a name as written, or a catalog message to translate
+    words: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a step's handler decides: where to go, what to say, what to do."""
+
+    goto: str | None = None  # a step of this flow, DONE, or None to stay and re-ask
+    say: tuple[Message, ...] = ()
+    effects: tuple[Any, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    prompt: bool = True  # prompt the step we land on (False when `say` already asks)
+    session: Mapping[str, Any] = field(default_factory=dict)  # session fields to set
+
+
+Handler = Callable[[Any, "Turn"], Answer]
+
+
+@dataclass(frozen=True)
+class Step:
+    prompt: str
+    options: tuple[Option, ...] = ()
+    choose: Callable[[Context, Mapping[str, Any]], Sequence[Option]] | None = None
+    parse: Callable[[str, Context, Mapping[str, Any]], Any] | None = None
+    save: str | None = None
+    next: str | None = None
+    then: Handler | None = None
+    hint: str | None = None
+    # Prompt parameters, computed from the context and the session (its data, patient).
+    params: Callable[[Context, Session], Mapping[str, Any]] | None = None
+    # Steps that only ask (never store) can be returned to with BACK; those that
+    # act (a PIN check) cannot, so BACK skips them.
+    backable: bool = True
+
+    def options_for(self, ctx: Context, data: Mapping[str, Any]) -> Sequence[Option]:
+        return self.choose(ctx, data) if self.choose else self.options
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    start: str
+    steps: Mapping[str, Step]
+    finish: Callable[[Turn], Answer]
+    # Private flows reveal health data: the engine asks for the PIN first.
+    private: bool = False
+
+
+@dataclass
+class Session:
+    """Everything remembered about one phone's conversation, stored sealed."""
+
+    language: str = "en"
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    trail: list[str] = field(default_factory=list)
+    misses: int = 0
+    patient_id: int | None = None
+    unlocked_until: str | None = None
+    updated_at: str | None = None
+    # Where to go once the PIN is entered (a private flow the sender asked for).
+    resume: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Session:
+        if not raw:
+            return cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    def copy(self) -> Session:
+        return Session.from_dict(self.to_dict())
+
+    def clear_flow(self) -> None:
+        self.flow = self.step = self.resume = None
+        self.data, self.trail, self.misses = {}, [], 0
+
+    def unlocked(self, now: datetime) -> bool:
+        return bool(self.unlocked_until) and datetime.fromisoformat(self.unlocked_until) > now
+
+    def unlock(self, now: datetime, minutes: int) -> None:
+        self.unlocked_until = (now + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+
+@dataclass
+class Outcome:
+    session: Session
+    replies: list[Message] = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Turn:
+    """What a handler sees: the session (a copy it may read), the flow's data so far,
+    the context, and the raw normalised text."""
+
+    session: Session
+    data: Mapping[str, Any]
+    ctx: Context
+    text: str
+
+
+def match_option(text: str, options: Sequence[Option], words: Callable[[str], set[str]]) -> Option | None:
+    """An option by its number ("2", "2.", "#2") or by one of its words ("refill")."""
+    answer = text.strip().strip(".)#").strip().casefold()
+    if answer.isdigit():
+        index = int(answer) - 1
+        return options[index] if 0 <= index < len(options) else None
+    for option in options:
+        if answer == option.value.casefold() or (option.words and answer in words(option.words)):
+            return option
+    return None

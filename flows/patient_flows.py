@@ -1,0 +1,359 @@
+"""The patient's flows, declared as data: joining, consent, PIN, who-is-texting, the
+main menu and language. Later care flows (readings, refills, nurse) register here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from flows import effects as fx
+from flows.context import Context
+from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
+from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
+from flows.runner import Action, Registry, answered
+
+registry = Registry()
+
+YES_NO = (Option("yes", "YES", "words.yes"), Option("no", "NO", "words.no"))
+LANGUAGE_OPTIONS = (
+    Option("en", "English", "words.lang.en"),
+    Option("sw", "Kiswahili", "words.lang.sw"),
+    Option("fr", "Francais", "words.lang.fr"),
+    Option("es", "Espanol", "words.lang.es"),
+)
+MENU_OPTIONS = (
+    Option("reading", "Reading", "words.menu.reading"),
+    Option("refill", "Refill", "words.menu.refill"),
+    Option("nurse", "Nurse", "words.menu.nurse"),
+    Option("reminders", "Reminders", "words.menu.reminders"),
+    Option("language", "Language", "words.menu.language"),
+)
+# The menu items later work builds; until then they say so honestly.
+NOT_YET = {"reading", "refill", "nurse"}
+MAX_PROFILES = 4
+
+
+def short_name(name: str) -> str:
+    """First name and initial, as shown on a possibly shared screen: "Amina Z."."""
+    parts = name.split()
+    return parts[0] if len(parts) < 2 else f"{parts[0]} {parts[-1][0]}."
+
+
+# -- parsers ----------------------------------------------------------------------
+
+
+def parse_name(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    try:
+        return clean_name(text)
+    except EnrolmentError:
+        raise Invalid("join.name.hint") from None
+
+
+def parse_birth_year(text: str, ctx: Context, data: Mapping[str, Any]) -> int:
+    try:
+        return clean_birth_year(text, ctx.now.year)
+    except EnrolmentError:
+        raise Invalid("join.birth_year.hint") from None
+
+
+def parse_pin(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    pin = text.replace(" ", "")
+    if len(pin) == 4 and pin.isascii() and pin.isdigit():
+        return pin
+    raise Invalid("pin.choose.hint")
+
+
+def _pin_digest(pin: str, sender: str) -> str:
+    # The first entry is kept only as a digest until it is typed again, never as the PIN.
+    return hashlib.sha256(f"{sender}\x1f{pin}".encode()).hexdigest()
+
+
+def remember_pin(pin: str, turn: Turn) -> Answer:
+    return Answer(goto="pin_again", data={"pin_digest": _pin_digest(pin, turn.ctx.sender)})
+
+
+def mismatch(turn: Turn) -> Answer:
+    return Answer(goto=None, say=(msg("pin.mismatch"),), prompt=False, session={"step": "pin"})
+
+
+# -- joining (an unknown number) -----------------------------------------------------
+
+
+def join_consent(choice: str, turn: Turn) -> Answer:
+    if choice == "no":
+        # Nothing is stored for a person who says no: the session is simply dropped.
+        return Answer(say=(msg("join.declined"),), goto="@goodbye")
+    return Answer(goto="name")
+
+
+def join_confirm_pin(pin: str, turn: Turn) -> Answer:
+    if _pin_digest(pin, turn.ctx.sender) != turn.data.get("pin_digest"):
+        return mismatch(turn)
+    patient_id, short_id = turn.ctx.directory.new_patient_ids()
+    register = fx.RegisterPatient(
+        patient_id=patient_id,
+        short_id=short_id,
+        name=turn.data["name"],
+        birth_year=turn.data["birth_year"],
+        pin=pin,
+        language=turn.session.language,
+        consent_version=turn.ctx.config.consent_version,
+    )
+    # Registered as soon as the PIN is confirmed; the language step only refines it.
+    turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
+    return Answer(
+        goto="language",
+        effects=(register,),
+        data={"patient_id": patient_id, "short_id": short_id, "pin_digest": None},
+        session={"patient_id": patient_id},
+    )
+
+
+def join_finish(turn: Turn) -> Answer:
+    language = turn.data["language"]
+    return Answer(
+        say=(msg("join.done", name=short_name(turn.data["name"]), patient_id=turn.data["short_id"]),),
+        effects=(fx.SetLanguage(turn.data["patient_id"], language),),
+        session={"language": language},
+    )
+
+
+registry.flow(
+    Flow(
+        name="join",
+        start="consent",
+        steps={
+            "consent": Step(prompt="join.welcome", options=YES_NO, then=join_consent, hint="join.yes_no"),
+            "name": Step(prompt="join.name", parse=parse_name, save="name", next="birth_year"),
+            "birth_year": Step(
+                prompt="join.birth_year",
+                parse=parse_birth_year,
+                save="birth_year",
+                next="pin",
+                params=lambda ctx, session: {"name": short_name(session.data.get("name", ""))},
+            ),
+            "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin),
+            "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False),
+            "language": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, save="language", hint="language.hint"),
+        },
+        finish=join_finish,
+    )
+)
+
+registry.action(Action("goodbye", lambda turn: Answer(session={"patient_id": None})))
+
+
+# -- consent and PIN for patients the clinic enrolled ------------------------------------
+
+
+def _person_name(ctx: Context, session: Session) -> Mapping[str, Any]:
+    person = ctx.person(session.patient_id)
+    return {"name": person.display_name if person else ""}
+
+
+def _person(turn: Turn):
+    return turn.ctx.person(turn.session.patient_id)
+
+
+def consent_answer(choice: str, turn: Turn) -> Answer:
+    person = _person(turn)
+    if choice == "no":
+        return Answer(say=(msg("consent.declined"),), effects=(fx.DeclineConsent(person.id),), goto="@goodbye")
+    consent = fx.RecordConsent(person.id, turn.ctx.config.consent_version)
+    if person.has_pin:
+        turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
+        return Answer(effects=(consent,), say=(msg("setup.done", name=person.display_name),))
+    return Answer(effects=(consent,), goto="pin")
+
+
+def set_pin_confirm(pin: str, turn: Turn) -> Answer:
+    if _pin_digest(pin, turn.ctx.sender) != turn.data.get("pin_digest"):
+        return mismatch(turn)
+    person = _person(turn)
+    turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
+    return Answer(
+        goto=DONE, effects=(fx.SetPin(person.id, pin),), data={"pin_digest": None},
+    )
+
+
+def setup_finish(turn: Turn) -> Answer:
+    person = _person(turn)
+    return answered("setup.done", name=person.display_name if person else "")
+
+
+PIN_STEPS = {
+    "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin),
+    "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=set_pin_confirm, backable=False),
+}
+
+registry.flow(
+    Flow(
+        name="consent",
+        start="consent",
+        steps={
+            "consent": Step(
+                prompt="consent.ask", options=YES_NO, then=consent_answer, hint="consent.yes_no", params=_person_name
+            ),
+            **PIN_STEPS,
+        },
+        finish=setup_finish,
+    )
+)
+
+registry.flow(
+    Flow(
+        name="newpin",
+        start="pin",
+        steps={
+            **PIN_STEPS,
+            "pin": Step(prompt="pin.new_needed", parse=parse_pin, then=remember_pin, params=_person_name,
+                        hint="pin.choose.hint"),
+        },
+        finish=setup_finish,
+    )
+)
+
+
+# -- who is texting, and the PIN check -------------------------------------------------
+
+
+def profile_options(ctx: Context, data: Mapping[str, Any]) -> list[Option]:
+    options = [Option(str(p.id), p.display_name) for p in ctx.people[:MAX_PROFILES]]
+    options.append(Option("new", msg("choose.new")))
+    return options
+
+
+def profile_chosen(value: str, turn: Turn) -> Answer:
+    session = turn.session
+    session.unlocked_until = None
+    if value == "new":
+        session.patient_id = None
+        return Answer(goto="@join")
+    session.patient_id = int(value)
+    return Answer(goto="@" + destination_for(session.patient_id, turn.ctx, shared=True))
+
+
+def destination_for(patient_id: int, ctx: Context, *, shared: bool) -> str:
+    """Where a known patient goes first: consent and PIN set-up until done; on a
+    shared phone, the PIN before even the menu."""
+    person = ctx.person(patient_id)
+    if person is None:
+        return "join"
+    if not person.consented:
+        return "consent"
+    if not person.has_pin:
+        return "newpin"
+    return "unlock>menu" if shared else "menu"
+
+
+def check_pin(pin: str, turn: Turn) -> Answer:
+    ctx, config = turn.ctx, turn.ctx.config
+    person = _person(turn)
+    if person is None:
+        return Answer(goto="@" + ctx_home(turn.session, ctx))
+    if person.locked(ctx.now):
+        return Answer(say=(msg("pin.locked", minutes=config.pin_lock_minutes),), goto="@goodbye")
+    if ctx.directory.check_pin(person.id, pin):
+        turn.session.unlock(ctx.now, config.unlock_minutes)
+        return Answer(effects=(fx.PinPassed(person.id),), goto="@" + (turn.session.resume or "menu"))
+    # Failures are counted on the patient's record, so starting over does not reset them.
+    left = config.pin_attempts - (person.pin_failures + 1)
+    if left <= 0:
+        return Answer(
+            say=(msg("pin.locked", minutes=config.pin_lock_minutes),),
+            effects=(fx.PinFailed(person.id, lock_minutes=config.pin_lock_minutes),),
+            goto="@goodbye",
+        )
+    return Answer(say=(msg("pin.wrong", tries=left),), effects=(fx.PinFailed(person.id),), prompt=False)
+
+
+registry.flow(
+    Flow(
+        name="choose",
+        start="who",
+        steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint")},
+        finish=lambda turn: Answer(),
+    )
+)
+
+
+registry.flow(
+    Flow(
+        name="unlock",
+        start="pin",
+        steps={
+            "pin": Step(prompt="pin.ask", parse=parse_pin, then=check_pin, hint="pin.choose.hint",
+                        params=_person_name, backable=False),
+        },
+        finish=lambda turn: Answer(),
+    )
+)
+
+
+# -- the main menu and what it leads to --------------------------------------------------
+
+
+def menu_choice(choice: str, turn: Turn) -> Answer:
+    if choice in NOT_YET:
+        # Stay on the menu so the next number picks again, without repeating it.
+        return Answer(say=(msg("menu.soon"),), prompt=False)
+    return Answer(goto="@" + choice)
+
+
+registry.flow(
+    Flow(
+        name="menu",
+        start="main",
+        steps={"main": Step(prompt="menu.main", options=MENU_OPTIONS, then=menu_choice, hint="menu.hint")},
+        finish=lambda turn: Answer(),
+    )
+)
+
+
+def language_chosen(language: str, turn: Turn) -> Answer:
+    patient = turn.session.patient_id if turn.ctx.person(turn.session.patient_id) else None
+    effects = (fx.SetLanguage(patient, language),) if patient else ()
+    return Answer(say=(msg("language.done"),), effects=effects, session={"language": language})
+
+
+registry.flow(
+    Flow(
+        name="language",
+        start="pick",
+        steps={"pick": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, then=language_chosen,
+                            hint="language.hint")},
+        finish=lambda turn: Answer(),
+    )
+)
+
+
+def my_reminders(turn: Turn) -> Answer:
+    person = _person(turn)
+    medicines = turn.ctx.directory.medicines(person.id)
+    if not medicines:
+        return answered("reminders.none", name=person.display_name)
+    return answered("reminders.list", name=person.display_name, medicines=", ".join(medicines))
+
+
+registry.action(Action("reminders", my_reminders, private=True))
+
+
+# -- where a sender lands ----------------------------------------------------------------
+
+
+def ctx_home(session: Session, ctx: Context) -> str:
+    """The right first screen for whoever holds this phone."""
+    if not ctx.people:
+        return "join"
+    if len(ctx.people) == 1:
+        session.patient_id = ctx.people[0].id
+        return destination_for(session.patient_id, ctx, shared=False)
+    # A shared phone: whoever holds it now says who they are, unless they just did.
+    if ctx.person(session.patient_id) and session.unlocked(ctx.now):
+        return destination_for(session.patient_id, ctx, shared=False)
+    return "choose"
+
+
+registry.home = ctx_home

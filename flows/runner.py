@@ -1,0 +1,180 @@
+"""Running flows: entering a destination, answering the current step, missing, going back.
+
+Destinations are flows (a sequence of steps) or actions (one reply, no questions).
+A private destination reveals health data, so entering it first runs the PIN check
+and resumes there once the PIN is right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flows.context import Context
+from flows.engine import DONE, Answer, Flow, Invalid, Message, Outcome, Session, Step, Turn, match_option, msg
+
+MAX_MISSES = 3
+
+
+@dataclass(frozen=True)
+class Action:
+    """A destination that answers at once: `run` returns what to say and do."""
+
+    name: str
+    run: Callable[[Turn], Answer]
+    private: bool = False
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.flows: dict[str, Flow] = {}
+        self.actions: dict[str, Action] = {}
+        # Where a lost or timed-out sender lands: decided by who they are.
+        self.home: Callable[[Session, Context], str] = lambda session, ctx: "menu"
+
+    def flow(self, flow: Flow) -> Flow:
+        self.flows[flow.name] = flow
+        return flow
+
+    def action(self, action: Action) -> Action:
+        self.actions[action.name] = action
+        return action
+
+    def private(self, name: str) -> bool:
+        target = self.flows.get(name) or self.actions.get(name)
+        return bool(target and target.private)
+
+
+def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None) -> Message:
+    params: dict[str, Any] = dict(step.params(ctx, session)) if step.params else {}
+    if step.choose and "choices" not in params:
+        choices: list[Any] = []
+        for number, option in enumerate(step.options_for(ctx, session.data), 1):
+            choices += [str(number), option.label]
+        params["choices"] = choices
+    return Message(key or step.prompt, params)
+
+
+class Runner:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    # -- entering -----------------------------------------------------------------
+
+    def enter(self, name: str, session: Session, ctx: Context, out: Outcome | None = None) -> Outcome:
+        """Go to a destination. "unlock>menu" asks for the PIN, then goes to the menu."""
+        out = out or Outcome(session)
+        registry = self.registry
+        name, _, resume = name.partition(">")
+        if registry.private(name) and not (session.patient_id and session.unlocked(ctx.now)):
+            name, resume = "unlock", name
+        if resume:
+            session.clear_flow()
+            session.resume = resume
+            return self._start(registry.flows[name], session, ctx, out)
+        if name in registry.actions:
+            session.clear_flow()
+            answer = registry.actions[name].run(Turn(session, {}, ctx, ""))
+            return self._apply_answer(None, answer, session, ctx, out)
+        session.clear_flow()
+        return self._start(registry.flows[name], session, ctx, out)
+
+    def _start(self, flow: Flow, session: Session, ctx: Context, out: Outcome) -> Outcome:
+        resume = session.resume
+        session.flow, session.step, session.data, session.trail, session.misses = flow.name, flow.start, {}, [], 0
+        session.resume = resume
+        out.replies.append(prompt_of(flow.steps[flow.start], session, ctx))
+        return out
+
+    def home(self, session: Session, ctx: Context, out: Outcome | None = None) -> Outcome:
+        return self.enter(self.registry.home(session, ctx), session, ctx, out)
+
+    # -- answering ----------------------------------------------------------------
+
+    def answer(self, session: Session, text: str, ctx: Context) -> Outcome:
+        flow = self.registry.flows[session.flow]
+        step = flow.steps[session.step]
+        options = step.options_for(ctx, session.data)
+        try:
+            if options:
+                option = match_option(text, options, lambda key: ctx.words(session.language, key))
+                if option is None:
+                    raise Invalid(step.hint or step.prompt)
+                value: Any = option.value
+            elif step.parse:
+                value = step.parse(text, ctx, session.data)
+            else:
+                value = text
+        except Invalid as invalid:
+            return self.miss(session, ctx, step, invalid.hint)
+        session.misses = 0
+        turn = Turn(session, session.data, ctx, text)
+        if step.then:
+            answer = step.then(value, turn)
+        else:
+            answer = Answer(goto=step.next or DONE, data={step.save: value} if step.save else {})
+        return self._apply_answer(flow, answer, session, ctx, Outcome(session))
+
+    def miss(self, session: Session, ctx: Context, step: Step, hint: Message) -> Outcome:
+        session.misses += 1
+        if session.misses >= MAX_MISSES:
+            # Three misses: stop asking the same question and offer a way out.
+            session.clear_flow()
+            destination = self.registry.home(session, ctx)
+            if destination == "menu":
+                out = Outcome(session, [msg("menu.lost")])
+                session.flow, session.step = "menu", self.registry.flows["menu"].start
+                return out
+            return self.enter(destination, session, ctx)
+        params = dict(prompt_of(step, session, ctx).params)
+        params.update(hint.params)
+        return Outcome(session, [Message(hint.key, params)])
+
+    def back(self, session: Session, ctx: Context) -> Outcome:
+        if session.flow and session.trail:
+            flow = self.registry.flows[session.flow]
+            session.step = session.trail.pop()
+            session.misses = 0
+            return Outcome(session, [prompt_of(flow.steps[session.step], session, ctx)])
+        return self.home(session, ctx)
+
+    # -- landing ------------------------------------------------------------------
+
+    def _apply_answer(
+        self, flow: Flow | None, answer: Answer, session: Session, ctx: Context, out: Outcome
+    ) -> Outcome:
+        session.data.update(answer.data)
+        for name, value in answer.session.items():
+            setattr(session, name, value)
+        out.replies.extend(answer.say)
+        out.effects.extend(answer.effects)
+        goto = answer.goto
+        if goto is None:
+            if flow is None:
+                session.clear_flow()
+            elif answer.prompt:
+                out.replies.append(prompt_of(flow.steps[session.step], session, ctx))
+            return out
+        if goto.startswith("@"):
+            return self.enter(goto[1:], session, ctx, out)
+        if goto == DONE:
+            assert flow is not None
+            finish = flow.finish(Turn(session, session.data, ctx, ""))
+            return self._apply_answer(None, finish, session, ctx, out)
+        assert flow is not None
+        if flow.steps[session.step].backable:
+            session.trail.append(session.step)
+        session.step = goto
+        if answer.prompt:
+            out.replies.append(prompt_of(flow.steps[goto], session, ctx))
+        return out
+
+
+def answered(say: str | None = None, *, goto: str | None = None, **params: Any) -> Answer:
+    """Shorthand for an Answer that says one catalog message."""
+    return Answer(goto=goto, say=(msg(say, **params),) if say else ())
+
+
+def data_params(*names: str) -> Callable[[Context, Mapping[str, Any]], Mapping[str, Any]]:
+    return lambda ctx, data: {n: data.get(n, "") for n in names}

@@ -1,0 +1,127 @@
+"""Trying the SMS line, and watching what goes out: simulate, outbox, dispatch."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from datetime import datetime
+from xml.etree import ElementTree
+
+import click
+from twilio.request_validator import RequestValidator
+
+from flows.phones import mask, to_e164
+from flows.segments import encoding, segments
+from lowband.cli.base import emit, json_option, runtime, settings, store
+from storage.outbox import RANK
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("use ISO form, like 2026-11-22T08:00:00+03:00") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter("include the UTC offset, like 2026-11-22T08:00:00+03:00")
+    return moment
+
+
+@click.command()
+@click.option("--from", "sender", required=True, help="The phone number to text as.")
+@click.option("--voice", is_flag=True, help="Simulate a call (keypresses) instead of texts.")
+def simulate(sender: str, voice: bool) -> None:
+    """Text the clinic's number from a pretend phone: one line of stdin, one text.
+
+    Each line is posted to /sms signed exactly as Twilio signs it, through the same
+    code path; the replies are printed with their SMS segment count. Messages queued
+    for other people (alerts, relays) are shown too. Pipe a script in, or type.
+    """
+    if voice:
+        raise click.ClickException("the voice line is not built yet; simulate texts for now")
+    from lowband.app import create_app
+
+    s = settings()
+    e164 = to_e164(sender, s.region)
+    # A pasted script "types" faster than any person; lift the loop guard's rate limit
+    # (repeats are still caught) so a long script is not muted half-way.
+    app = create_app({"RATE_LIMIT": 1000})
+    client = app.test_client()
+    validator = RequestValidator(app.extensions["lowband"].webhook_token())
+    url = s.public_base + "/sms"
+    interactive = sys.stdin.isatty()
+    try:
+        while True:
+            if interactive:
+                click.echo("> ", nl=False)
+            line = sys.stdin.readline()
+            if not line:
+                break
+            body = line.rstrip("\r\n")
+            if not interactive:
+                click.echo(f"> {body}")
+            params = {
+                "MessageSid": "SM" + secrets.token_hex(16),
+                "AccountSid": s.twilio_account_sid or "AC" + "0" * 32,
+                "From": e164,
+                "To": s.twilio_from or "+15005550006",
+                "Body": body,
+                "NumMedia": "0",
+            }
+            started = app.extensions["lowband"].store().now_iso()
+            response = client.post(
+                "/sms", data=params, base_url=s.public_base,
+                headers={"X-Twilio-Signature": validator.compute_signature(url, params)},
+            )
+            if response.status_code != 200:
+                click.echo(f"! HTTP {response.status_code}: {response.get_data(as_text=True).strip()}")
+                continue
+            replies = [m.text or "" for m in ElementTree.fromstring(response.data).iter("Message")]
+            if not replies:
+                click.echo("< (no reply)")
+            for text in replies:
+                click.echo(f"< {text}  [{segments(text)} SMS, {encoding(text)}]")
+            for queued in app.extensions["lowband"].store().outbox.created_since(started):
+                click.echo(f"  (queued for {mask(queued.phone)}: {queued.body})")
+    finally:
+        app.extensions["lowband"].close()
+
+
+@click.command()
+@click.option("--status", type=click.Choice(sorted(RANK)), help="Only messages in this state.")
+@json_option
+def outbox(status: str | None, as_json: bool) -> None:
+    """List messages waiting to go out, and what became of those sent."""
+    rows = [
+        {
+            "id": m.id, "created": m.created_at, "to": m.phone if as_json else mask(m.phone),
+            "purpose": m.purpose, "status": m.status, "attempts": m.attempts, "error": m.error,
+            "body": m.body if as_json else (m.body[:40] + ("..." if len(m.body) > 40 else "")),
+        }
+        for m in store().outbox.list(status)
+    ]
+    emit(rows, as_json, [("created", "CREATED"), ("to", "TO"), ("purpose", "PURPOSE"), ("status", "STATUS"),
+                         ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron or a test).")
+@click.option("--at", "at", help="Pretend it is this time (ISO with offset), to try schedules.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.5, 3600), help="Seconds between passes.")
+def dispatch(once: bool, at: str | None, interval: float) -> None:
+    """Send what is due from the outbox through the configured transport."""
+    from lowband.wiring import status_callback_url, transport
+    from scheduler.dispatcher import dispatch_once
+
+    s = settings()
+    moment = _parse_time(at)
+    chosen = transport(s)
+    rt = runtime()
+    while True:
+        report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s))
+        click.echo(f"Outbox: {report}.")
+        if once:
+            return
+        time.sleep(interval)

@@ -1,0 +1,44 @@
+"""Building the pieces from settings: flow config, conversation service, transport."""
+
+from __future__ import annotations
+
+from flows.catalog import default_catalog
+from flows.context import FlowConfig
+from flows.loop_guard import LoopPolicy
+from flows.service import ConversationService
+from lowband.settings import Settings
+from sms_gateway.transports import ConsoleTransport, Transport, TwilioTransport
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    return FlowConfig(
+        clinic_name=settings.clinic_name,
+        emergency_number=settings.emergency_number,
+        session_timeout_minutes=settings.session_minutes,
+        default_language=settings.language,
+        region=settings.region,
+        time_zone=settings.time_zone,
+    )
+
+
+def conversation_service(settings: Settings) -> ConversationService:
+    return ConversationService(default_catalog(), flow_config(settings), LoopPolicy(limit=settings.rate_limit))
+
+
+def transport(settings: Settings, *, http_client=None) -> Transport:
+    if settings.transport == "twilio":
+        return TwilioTransport(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from,
+            http_client=http_client,
+            validity_seconds=settings.sms_validity_seconds,
+        )
+    return ConsoleTransport()
+
+
+def status_callback_url(settings: Settings) -> str | None:
+    # Twilio can only call back a public URL; a laptop demo has none, so skip it there.
+    if settings.transport != "twilio":
+        return None
+    return settings.public_base + "/sms/status"

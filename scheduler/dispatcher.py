@@ -1,0 +1,52 @@
+"""The dispatcher: one interval job, never two at once, that drains the outbox.
+
+One job (not one per message) keeps the schedule itself out of the database's way:
+the outbox table is the queue, so a restart loses nothing and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sms_gateway.sender import DrainReport, drain
+from sms_gateway.transports import Transport
+from storage import Store
+
+log = logging.getLogger("lowband.scheduler")
+
+
+def dispatch_once(
+    store: Store, transport: Transport, *, now: datetime | None = None, status_callback: str | None = None
+) -> DrainReport:
+    report = drain(store, transport, now=now, status_callback=status_callback)
+    if report.sent or report.failed or report.retrying:
+        log.info("outbox: %s", report)
+    return report
+
+
+def start(
+    store_for_thread: Callable[[], Store],
+    transport: Transport,
+    *,
+    interval_seconds: float = 5.0,
+    status_callback: str | None = None,
+) -> BackgroundScheduler:
+    """Start the background dispatcher; call `.shutdown()` to stop it."""
+
+    def job() -> None:
+        try:
+            dispatch_once(store_for_thread(), transport, status_callback=status_callback)
+        except Exception:  # keep the scheduler alive; the next run retries
+            log.exception("dispatch failed")
+
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        job, "interval", seconds=interval_seconds, id="dispatch", max_instances=1, coalesce=True,
+        next_run_time=datetime.now().astimezone(),
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,56 @@
+"""Draining the outbox through a transport, with retries that back off.
+
+Claiming is a short transaction; the network call happens outside any transaction,
+so a slow Twilio never holds the database's write lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sms_gateway.transports import Transport, TransportError
+from storage import Store
+from storage.outbox import MAX_ATTEMPTS
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed"
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min ... capped at 30 minutes."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 1800))
+
+
+def drain(
+    store: Store, transport: Transport, *, now: datetime | None = None, status_callback: str | None = None,
+    limit: int = 50,
+) -> DrainReport:
+    now = now or store.now()
+    report = DrainReport()
+    for message in store.outbox.claim_due(now, limit=limit):
+        try:
+            result = transport.send(message.phone, message.body, status_callback=status_callback)
+        except TransportError as error:
+            if error.opted_out:
+                with store.write():
+                    store.contacts.set_opt_out(store.phone_index(message.phone), True)
+                store.outbox.mark_failed(message.id, str(error), retry_at=None)
+                report.failed += 1
+            elif error.retryable and message.attempts < MAX_ATTEMPTS:
+                store.outbox.mark_failed(message.id, str(error), retry_at=now + backoff(message.attempts))
+                report.retrying += 1
+            else:
+                store.outbox.mark_failed(message.id, str(error), retry_at=None)
+                report.failed += 1
+        else:
+            store.outbox.mark_sent(message.id, result.provider_sid)
+            report.sent += 1
+    return report

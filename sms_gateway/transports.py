@@ -1,0 +1,96 @@
+"""Transports: how an outbox message leaves the building.
+
+`console` prints (for trying Lowband on a laptop); `twilio` calls the REST API with a
+request timeout, a status callback and a validity period (a reminder that could not
+be delivered in time is worse than none). Tests pass an in-memory fake of the Twilio
+API through twilio's `http_client` seam.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from flows.phones import mask
+
+# Twilio error 21610: the recipient replied STOP; sending again is refused.
+TWILIO_UNSUBSCRIBED = 21610
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_sid: str | None
+
+
+class TransportError(Exception):
+    def __init__(self, message: str, *, retryable: bool, opted_out: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+        self.opted_out = opted_out
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult: ...
+
+
+class ConsoleTransport:
+    """Prints each message; the number is masked because terminals end up in logs."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+        self._ids = itertools.count(1)
+
+    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+        stream = self.stream or sys.stdout
+        print(f"[SMS to {mask(to)}] {body}", file=stream, flush=True)
+        return SendResult(f"console-{next(self._ids)}")
+
+
+class TwilioTransport:
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        sender: str,
+        *,
+        http_client=None,
+        timeout: float = 10.0,
+        validity_seconds: int = 14400,
+    ):
+        self.client = Client(account_sid, auth_token, http_client=http_client or TwilioHttpClient(timeout=timeout))
+        self.sender = sender
+        self.validity_seconds = validity_seconds
+
+    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+        kwargs = {"to": to, "body": body, "validity_period": self.validity_seconds}
+        if self.sender.startswith("MG"):
+            kwargs["messaging_service_sid"] = self.sender
+        else:
+            kwargs["from_"] = self.sender
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**kwargs)
+        except TwilioRestException as error:
+            retryable = error.status >= 500 or error.status == 429
+            raise TransportError(
+                f"twilio error {error.code or error.status}", retryable=retryable,
+                opted_out=error.code == TWILIO_UNSUBSCRIBED,
+            ) from None
+        except TwilioException as error:
+            raise TransportError(f"twilio unreachable: {type(error).__name__}", retryable=True) from None
+        except OSError as error:  # timeouts and refused connections from requests
+            raise TransportError(f"network error: {type(error).__name__}", retryable=True) from None
+        return SendResult(message.sid)

@@ -1,0 +1,75 @@
+"""POST /sms and POST /sms/status.
+
+Signatures are checked before these run (lowband wires the check onto the blueprint).
+Each inbound text is handled in one transaction by flows.service, and the reply goes
+back inline as TwiML: no second round trip, and it works even when our route to the
+Twilio API is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from flows.engine import Message
+from flows.phones import InvalidPhoneNumber, is_short_code_or_alphanumeric, to_e164
+from flows.service import ConversationService, Inbound
+from storage import Store
+
+log = logging.getLogger("lowband.sms")
+
+# The TwiML for "no reply": Twilio sends nothing.
+EMPTY = str(MessagingResponse())
+
+
+def twiml(replies: list[str]) -> Response:
+    response = MessagingResponse()
+    for text in replies:
+        response.message(text)
+    return Response(str(response), mimetype="text/xml")
+
+
+def create_blueprint(get_store: Callable[[], Store], service: ConversationService, region: str | None) -> Blueprint:
+    bp = Blueprint("sms", __name__)
+
+    @bp.post("/sms")
+    def inbound() -> Response:
+        form = request.form
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        sender = form.get("From", "")
+        if not sid or not sender:
+            return Response("Expected a Twilio SMS webhook: MessageSid and From are required.\n", 400,
+                            mimetype="text/plain")
+        if is_short_code_or_alphanumeric(sender):
+            # Never auto-reply to short codes or named senders: a robot may answer back.
+            return Response(EMPTY, mimetype="text/xml")
+        try:
+            e164 = to_e164(sender, region)
+        except InvalidPhoneNumber:
+            log.info("ignored a text from an unparseable sender")
+            return Response(EMPTY, mimetype="text/xml")
+        handled = service.handle(get_store(), Inbound(sid=sid, sender=e164, body=form.get("Body", "")))
+        return twiml(handled.replies)
+
+    @bp.post("/sms/status")
+    def status() -> Response:
+        sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+        state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
+        if not sid or not state:
+            return Response("Expected a Twilio status callback: MessageSid and MessageStatus.\n", 400,
+                            mimetype="text/plain")
+        error = request.form.get("ErrorCode")
+        get_store().outbox.report(sid, state, f"twilio error {error}" if error else None)
+        return Response(status=204)
+
+    @bp.errorhandler(Exception)
+    def failed(error: Exception) -> Response:
+        # Never a 5xx to a patient's text: apologise in one SMS. The message id was not
+        # stored (the transaction rolled back), so a retry will be handled afresh.
+        log.error("inbound SMS failed: %s", type(error).__name__, exc_info=error)
+        return twiml([service.render(service.config.default_language, Message("error.retry", {}))])
+
+    return bp

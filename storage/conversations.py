@@ -1,0 +1,85 @@
+"""Per-number conversation state: the session (sealed) and the contact row
+(opt-out and loop-guard counters). Both are keyed by the phone's blind index."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+
+@dataclass
+class Contact:
+    phone_index: bytes
+    opted_out: bool = False
+    opted_out_at: str | None = None
+    window_start: str | None = None
+    window_count: int = 0
+    last_digest: str | None = None
+    repeats: int = 0
+    muted_until: str | None = None
+
+
+_CONTACT_COLUMNS = [
+    "phone_index", "opted_out", "opted_out_at", "window_start", "window_count", "last_digest", "repeats",
+    "muted_until",
+]
+
+
+class SessionRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def load(self, phone_index: bytes) -> dict[str, Any] | None:
+        row = self.store.one("SELECT state FROM sessions WHERE phone_index = ?", (phone_index,))
+        return self.store.open("sessions", "state", phone_index, row[0]) if row else None
+
+    def save(self, phone_index: bytes, state: dict[str, Any]) -> None:
+        sealed = self.store.seal("sessions", "state", phone_index, state)
+        self.store.execute(
+            "INSERT INTO sessions (phone_index, state, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(phone_index) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            (phone_index, sealed, self.store.now_iso()),
+        )
+
+    def delete(self, phone_index: bytes) -> None:
+        self.store.execute("DELETE FROM sessions WHERE phone_index = ?", (phone_index,))
+
+
+class ContactRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def get(self, phone_index: bytes) -> Contact:
+        row = self.store.one(f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE phone_index = ?",  # noqa: S608
+                             (phone_index,))
+        if row is None:
+            return Contact(phone_index)
+        contact = Contact(*row)
+        contact.opted_out = bool(contact.opted_out)
+        return contact
+
+    def save(self, contact: Contact) -> None:
+        values = asdict(contact)
+        values["opted_out"] = int(contact.opted_out)
+        columns = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "phone_index")
+        self.store.execute(
+            f"INSERT INTO contacts ({columns}) VALUES ({marks}) ON CONFLICT(phone_index) DO UPDATE SET {updates}",  # noqa: S608
+            values,
+        )
+
+    def is_opted_out(self, phone_index: bytes) -> bool:
+        row = self.store.one("SELECT opted_out FROM contacts WHERE phone_index = ?", (phone_index,))
+        return bool(row and row[0])
+
+    def set_opt_out(self, phone_index: bytes, opted_out: bool) -> None:
+        self.store.execute(
+            "INSERT INTO contacts (phone_index, opted_out, opted_out_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(phone_index) DO UPDATE SET opted_out = excluded.opted_out, "
+            "opted_out_at = excluded.opted_out_at",
+            (phone_index, int(opted_out), self.store.now_iso() if opted_out else None),
+        )

@@ -1,0 +1,145 @@
+"""The outbox: every message not sent inline as a webhook reply waits here until a
+transport takes it, so nothing is lost by a crash or a network outage.
+
+States move forward only: queued -> sending -> sent -> delivered (or undelivered /
+failed). A number that opted out is refused at the door and again at send time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from storage.store import iso
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+# Rank of each state; a status report may only move a message to a higher rank.
+RANK = {"queued": 0, "sending": 1, "sent": 2, "undelivered": 3, "failed": 3, "delivered": 4, "refused": 5}
+FINAL = {"delivered", "undelivered", "failed", "refused"}
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    phone: str
+    body: str
+    purpose: str
+    status: str
+    attempts: int
+    provider_sid: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+_COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at"
+
+
+class Outbox:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _message(self, row) -> OutboxMessage:
+        row = list(row)
+        row[1] = self.store.open("outbox", "phone", row[0], row[1])
+        row[2] = self.store.open("outbox", "body", row[0], row[2])
+        return OutboxMessage(*row)
+
+    def enqueue(self, phone: str, body: str, purpose: str) -> OutboxMessage:
+        """Queue a message; if the number opted out it is stored as refused, never sent."""
+        store = self.store
+        phone_index = store.phone_index(phone)
+        now = store.now_iso()
+        with store.write():
+            opted_out = store.contacts.is_opted_out(phone_index)
+            row_id = store.new_id()
+            store.execute(
+                "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row_id, phone_index,
+                    store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
+                    purpose, "refused" if opted_out else "queued", now,
+                    "recipient opted out" if opted_out else None, now, now,
+                ),
+            )
+        return self.get(row_id)
+
+    def get(self, message_id: int) -> OutboxMessage:
+        return self._message(self.store.one(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (message_id,)))  # noqa: S608
+
+    def list(self, status: str | None = None, limit: int = 1000) -> list[OutboxMessage]:
+        where, params = ("WHERE status = ?", (status, limit)) if status else ("", (limit,))
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox {where} ORDER BY created_at, id LIMIT ?", params  # noqa: S608
+        ).fetchall()
+        return [self._message(r) for r in rows]
+
+    def created_since(self, moment: str) -> list[OutboxMessage]:
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE created_at >= ? ORDER BY created_at, id", (moment,)  # noqa: S608
+        ).fetchall()
+        return [self._message(r) for r in rows]
+
+    def claim_due(self, now: datetime, limit: int = 20, lease: timedelta = timedelta(minutes=2)) -> list[OutboxMessage]:
+        """Take up to `limit` due messages for sending. A claim is a lease: if the sender
+        dies mid-send, the message becomes due again when the lease runs out."""
+        store = self.store
+        now_text, lease_text = iso(now), iso(now + lease)
+        with store.write():
+            # A sender that died mid-send leaves 'sending' rows: due again after the lease.
+            store.execute(
+                "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND lease_until < ?", (now_text,)
+            )
+            ids = [r[0] for r in store.execute(
+                "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, id LIMIT ?", (now_text, limit),
+            ).fetchall()]
+            claimed = []
+            for message_id in ids:
+                message = self.get(message_id)
+                if store.contacts.is_opted_out(store.phone_index(message.phone)):
+                    self._set(message_id, status="refused", error="recipient opted out")
+                    continue
+                self._set(message_id, status="sending", lease_until=lease_text, attempts=message.attempts + 1)
+                claimed.append(self.get(message_id))
+        return claimed
+
+    def _set(self, message_id: int, **changes) -> None:
+        changes["updated_at"] = self.store.now_iso()
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        self.store.execute(f"UPDATE outbox SET {sets} WHERE id = ?", [*changes.values(), message_id])  # noqa: S608
+
+    def mark_sent(self, message_id: int, provider_sid: str | None) -> None:
+        with self.store.write():
+            self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None)
+
+    def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
+        """A send failed. With `retry_at` it is queued again; without, it is given up."""
+        with self.store.write():
+            if retry_at is None:
+                self._set(message_id, status="failed", error=error[:200], lease_until=None)
+            else:
+                self._set(message_id, status="queued", error=error[:200], lease_until=None,
+                          next_attempt_at=iso(retry_at))
+
+    def report(self, provider_sid: str, status: str, error: str | None = None) -> bool:
+        """Apply a delivery report; returns False if it would move the state backwards."""
+        if status not in RANK:
+            return False
+        with self.store.write():
+            row = self.store.one("SELECT id, status FROM outbox WHERE provider_sid = ?", (provider_sid,))
+            if row is None or RANK[status] <= RANK[row[1]] or row[1] in FINAL:
+                return False
+            changes = {"status": status}
+            if error:
+                changes["error"] = error[:200]
+            self._set(row[0], **changes)
+        return True
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.store.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())

@@ -1,0 +1,169 @@
+"""Conversations as data: a script of texts in and the replies expected out.
+
+    # comment
+    @staff chw "Grace Achieng" +254700100103
+    @patient 4376 "Amina Zawadi" +254712345678 lang=sw pin=1111 consent chw=+254700100103
+    @medicine 4376 Metformin 500mg 60
+    @clock 2026-11-22T08:00:00+00:00
+    @from +254712345678
+    > hi                      a text from the current sender
+    < exact reply             each reply, in order, word for word
+    <~ Your ID is \\d{4}      a reply matching a regular expression (for random IDs)
+    < (none)                  no reply at all
+    @wait 31m                 move the clock (s, m, h, d)
+    @outbox +254700100101 ~ regex   a message queued for someone else since the last text
+    @audit pin.locked         the audit log has an entry with this action
+
+Scripts run through the real webhook, signed as Twilio signs, on a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from storage.pins import hash_pin
+from storage.store import iso
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Expectation:
+    line: int
+    pattern: str | None  # None means "no reply"
+    regex: bool = False
+
+    def matches(self, text: str) -> bool:
+        if self.regex:
+            return re.fullmatch(self.pattern, text) is not None
+        return text == self.pattern
+
+
+@dataclass
+class Exchange:
+    line: int
+    sender: str
+    body: str
+    expected: list[Expectation] = field(default_factory=list)
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([smhd])", text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}; use like 31m")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class ScriptRunner:
+    def __init__(self, path: Path, twilio, store_factory, clock: Clock):
+        self.path = path
+        self.twilio = twilio
+        self.store_factory = store_factory
+        self.clock = clock
+        self.sender: str | None = None
+        self.pending: Exchange | None = None
+        self.last_text_at: str | None = None
+        self.failures: list[str] = []
+
+    def fail(self, line: int, message: str) -> None:
+        self.failures.append(f"{self.path.name}:{line}: {message}")
+
+    def run(self) -> list[str]:
+        for number, raw in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            line = raw.rstrip()
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line.startswith("> ") or line == ">":
+                self.flush()
+                self.pending = Exchange(number, self.sender, line[2:])
+            elif line.startswith("<~ "):
+                self.pending.expected.append(Expectation(number, line[3:], regex=True))
+            elif line.startswith("< "):
+                text = line[2:]
+                self.pending.expected.append(Expectation(number, None if text == "(none)" else text))
+            elif line.startswith("@"):
+                self.flush()
+                self.directive(number, shlex.split(line[1:]))
+            else:
+                raise ValueError(f"{self.path.name}:{number}: cannot read {line!r}")
+        self.flush()
+        return self.failures
+
+    def flush(self) -> None:
+        exchange, self.pending = self.pending, None
+        if exchange is None:
+            return
+        self.last_text_at = iso(self.clock())
+        reply = self.twilio.sms(exchange.sender, exchange.body)
+        if reply.status != 200 or reply.content_type != "text/xml":
+            self.fail(exchange.line, f"HTTP {reply.status} {reply.content_type}: {reply.raw[:200]}")
+            return
+        got = reply.messages
+        wanted = [e for e in exchange.expected if e.pattern is not None]
+        if len(got) != len(wanted) or not all(e.matches(t) for e, t in zip(wanted, got, strict=False)):
+            lines = "\n".join(f"      {'~' if e.regex else ' '} {e.pattern}" for e in wanted) or "      (none)"
+            actual = "\n".join(f"        {t}" for t in got) or "        (none)"
+            self.fail(exchange.line, f"> {exchange.body}\n    expected:\n{lines}\n    got:\n{actual}")
+
+    def directive(self, line: int, words: list[str]) -> None:
+        name, args = words[0], words[1:]
+        store = self.store_factory()
+        if name == "from":
+            self.sender = args[0]
+        elif name == "clock":
+            self.clock.now = datetime.fromisoformat(args[0])
+        elif name == "wait":
+            self.clock.now += parse_duration(args[0])
+        elif name == "staff":
+            role, staff_name, phone = args
+            store.staff.add(role=role, name=staff_name, phone=phone)
+        elif name == "patient":
+            self.add_patient(store, args)
+        elif name == "medicine":
+            short_id, med, dose, quantity = args
+            store.medications.add(store.patients.by_short_id(short_id).id, name=med, dose=dose, quantity=int(quantity))
+        elif name == "outbox":
+            phone, _, pattern = " ".join(args).partition(" ~ ")
+            bodies = [m.body for m in store.outbox.created_since(self.last_text_at or "") if m.phone == phone]
+            if not any(re.fullmatch(pattern, b) for b in bodies):
+                self.fail(line, f"no outbox message to {phone} matching {pattern!r}; queued: {bodies}")
+        elif name == "no-outbox":
+            bodies = [m.body for m in store.outbox.created_since(self.last_text_at or "")]
+            if bodies:
+                self.fail(line, f"expected nothing queued, got {bodies}")
+        elif name == "audit":
+            actions = [e.action for e in store.audit.entries()]
+            if args[0] not in actions:
+                self.fail(line, f"no audit entry {args[0]!r}; have {actions}")
+        else:
+            raise ValueError(f"{self.path.name}:{line}: unknown directive @{name}")
+
+    @staticmethod
+    def add_patient(store, args: list[str]) -> None:
+        short_id, name, phone, *options = args
+        opts = dict(o.split("=", 1) if "=" in o else (o, "yes") for o in options)
+        chw = store.staff.by_phone(opts["chw"]).id if "chw" in opts else None
+        extra = {}
+        if "pin" in opts:
+            extra["pin_hash"] = hash_pin(store.keys.pin_key, opts["pin"], store.pin_work)
+        if "consent" in opts:
+            extra["consent_at"] = store.now_iso()
+            extra["consent_version"] = "consent-v1"
+        store.patients.add(
+            ids=(store.new_id(), short_id), name=name, phone=None if phone == "-" else phone,
+            time_zone=opts.get("tz", "Africa/Nairobi"), language=opts.get("lang", "en"),
+            birth_year=int(opts["born"]) if "born" in opts else None, sex=opts.get("sex"), chw_id=chw, **extra,
+        )
