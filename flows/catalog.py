@@ -66,7 +66,7 @@ class Catalog:
     def languages(self) -> tuple[str, ...]:
         return tuple(lang for lang in LANGUAGES if lang in self.messages)
 
-    def keys(self) -> list[str]:
+    def message_keys(self) -> list[str]:
         return sorted(self.messages[FALLBACK])
 
     def has(self, language: str, key: str) -> bool:

@@ -39,7 +39,12 @@ def clean_name(text: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", text).split())
     if not name or len(name) > NAME_MAX:
         raise EnrolmentError("name", f"a name needs 1 to {NAME_MAX} characters")
-    if not any(ch.isalpha() for ch in name) or re.search(r"[\d<>{}\[\]\\|@#$%^*=+~`]", name):
+    # Control characters (NUL, escapes) would garble an SMS or a terminal; refuse them too.
+    if (
+        not any(ch.isalpha() for ch in name)
+        or re.search(r"[\d<>{}\[\]\\|@#$%^*=+~`]", name)
+        or any(unicodedata.category(ch) == "Cc" for ch in name)
+    ):
         raise EnrolmentError("name", "a name is letters, spaces, hyphens and apostrophes")
     return name
 

@@ -164,7 +164,7 @@ def consent_answer(choice: str, turn: Turn) -> Answer:
     consent = fx.RecordConsent(person.id, turn.ctx.config.consent_version)
     if person.has_pin:
         turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
-        return Answer(effects=(consent,), say=(msg("setup.done", name=person.display_name),))
+        return Answer(effects=(consent,), goto=DONE)
     return Answer(effects=(consent,), goto="pin")
 
 
@@ -220,7 +220,9 @@ registry.flow(
 
 
 def profile_options(ctx: Context, data: Mapping[str, Any]) -> list[Option]:
-    options = [Option(str(p.id), p.display_name) for p in ctx.people[:MAX_PROFILES]]
+    # Sorted by name so each person finds themselves at the same number every time.
+    people = sorted(ctx.people, key=lambda p: (p.display_name.casefold(), p.short_id))[:MAX_PROFILES]
+    options = [Option(str(p.id), p.display_name) for p in people]
     options.append(Option("new", msg("choose.new")))
     return options
 
@@ -315,7 +317,7 @@ registry.flow(
 def language_chosen(language: str, turn: Turn) -> Answer:
     patient = turn.session.patient_id if turn.ctx.person(turn.session.patient_id) else None
     effects = (fx.SetLanguage(patient, language),) if patient else ()
-    return Answer(say=(msg("language.done"),), effects=effects, session={"language": language})
+    return Answer(goto=DONE, say=(msg("language.done"),), effects=effects, session={"language": language})
 
 
 registry.flow(

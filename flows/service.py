@@ -23,8 +23,7 @@ from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
 from flows.phones import default_time_zone
-from storage import Store
-from storage import short_ids
+from storage import Store, short_ids
 from storage.patients import Patient
 from storage.pins import hash_pin, verify_pin
 from storage.store import iso

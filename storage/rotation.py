@@ -92,6 +92,9 @@ def rotate(
     ring = load_key_file(key_path)
     resumed = len(ring.field_keys) > 1
     if not resumed:
+        # Prove these keys open this database before adding a key to the file: a wrong
+        # key file or a missing database must leave the key file as it was.
+        store_for(ring).db.close()
         ring = with_new_field_key(ring)
         write_key_file(key_path, ring, replace=True)
     store = store_for(ring)

@@ -122,3 +122,29 @@ def no_rotation_grace(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waits: list[float] = []
     monkeypatch.setattr(storage.rotation, "time", types.SimpleNamespace(sleep=waits.append))
     return waits
+
+
+@pytest.fixture
+def clock():
+    from datetime import UTC, datetime
+
+    from tests.helpers.conversation_script import Clock
+
+    return Clock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def sms_app(installation: Installation, clock):
+    """The app with a known Twilio auth token and a clock the test moves."""
+    from tests.helpers.twilio_client import AUTH_TOKEN
+
+    application = create_app({**installation.config, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "CLOCK": clock})
+    yield application
+    application.extensions["lowband"].close()
+
+
+@pytest.fixture
+def twilio(sms_app):
+    from tests.helpers.twilio_client import TwilioClient
+
+    return TwilioClient(sms_app.test_client())

@@ -13,7 +13,7 @@ from flows.enrolment import EnrolmentError
 from flows.phones import InvalidPhoneNumber
 from lowband.runtime import Runtime
 from lowband.settings import Settings, SettingsError, load_settings
-from storage import StorageError, Store
+from storage import FieldIntegrityError, StorageError, Store
 
 # Errors whose message is written for the admin: shown as one line, exit status 1.
 EXPECTED = (SettingsError, StorageError, EnrolmentError, InvalidPhoneNumber)
@@ -23,6 +23,12 @@ class LowbandGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except FieldIntegrityError as error:
+            # Most often the key file is not the one this database (or backup) was sealed
+            # with, so name the file in use; the admin cannot tell otherwise.
+            key_file = ctx.meta["lowband.settings"].key_path if "lowband.settings" in ctx.meta else None
+            hint = f" (key file {key_file})" if key_file else ""
+            raise click.ClickException(f"{error}{hint}") from None
         except EXPECTED as error:
             raise click.ClickException(str(error)) from None
         except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import click
 
 from flows.enrolment import EnrolmentError, NewPatient, clean_name, clean_phone, new_patient
 from lowband.cli.base import emit, json_option, settings, store, this_year
+from lowband.settings import Settings
 from storage import Store
 from storage.patients import Patient
 from storage.staff import ROLES
@@ -64,7 +65,7 @@ def patients() -> None:
 @click.option("--name", required=True, help='Full name, e.g. "Amina Zawadi".')
 @click.option("--phone", help="Phone number; national form is read with LOWBAND_REGION.")
 @click.option("--birth-year", help="Year of birth, e.g. 1968.")
-@click.option("--sex", type=click.Choice(["F", "M"], case_sensitive=False))
+@click.option("--sex", type=click.Choice(["F", "M"], case_sensitive=False), help="F or M.")
 @click.option("--language", default="en", show_default=True, help="en, sw, fr or es.")
 @click.option("--tz", "time_zone", help="IANA time zone; default: the phone number's own.")
 @click.option("--chw", "chw_phone", help="Phone of the CHW who visits this patient.")
@@ -123,12 +124,30 @@ def patients_import(csv_file: Path) -> None:
     Nothing is imported unless every row is valid; errors name the line.
     """
     s, st = settings(), store()
+    try:
+        pending = _read_import(csv_file, s, st)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as \"CSV UTF-8\" and try again") from None
+    except csv.Error as error:
+        raise click.ClickException(f"{csv_file} is not a readable CSV file ({error}); nothing imported") from None
+    with st.write():
+        for details, chw_id in pending:
+            _enrol(st, details, chw_id)
+    click.echo(f"Imported {len(pending)} patients.")
+
+
+def _read_import(csv_file: Path, s: Settings, st: Store) -> list[tuple[NewPatient, int | None]]:
     with csv_file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or "name" not in [f.strip().lower() for f in reader.fieldnames]:
             raise click.ClickException(f"{csv_file} needs a header row with at least a 'name' column")
         pending = []
-        for line, raw in enumerate(reader, start=2):
+        for raw in reader:
+            line = reader.line_num  # the file's own line number, blank lines included
+            if None in raw:  # DictReader files values beyond the header under the key None
+                raise click.ClickException(
+                    f"{csv_file} line {line}: more values than the header has columns; nothing imported"
+                )
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
             try:
                 details = new_patient(
@@ -142,10 +161,7 @@ def patients_import(csv_file: Path) -> None:
                 message = error.message if isinstance(error, click.ClickException) else str(error)
                 raise click.ClickException(f"{csv_file} line {line}: {message}; nothing imported") from None
             pending.append((details, chw_id))
-    with st.write():
-        for details, chw_id in pending:
-            _enrol(st, details, chw_id)
-    click.echo(f"Imported {len(pending)} patients.")
+    return pending
 
 
 @click.group()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from lowband.cli.base import json_option, settings
+from storage import WrongKeyError
 from storage.rotation import rotate
 from storage.store import Store, open_store
 
@@ -28,13 +31,16 @@ def keys_rotate(batch_size: int) -> None:
     bar = {}
 
     def store_for(ring) -> Store:
-        return open_store(s.db, ring, pin_work=s.pin_work)
+        try:
+            return open_store(s.db, ring, pin_work=s.pin_work)
+        except WrongKeyError:
+            raise WrongKeyError(f"key file {s.key_path} does not belong to database {s.db}") from None
 
     def on_start(total: int, resumed: bool) -> None:
         if resumed:
             click.echo("Resuming an interrupted rotation.")
-        stderr = click.get_text_stream("stderr")
-        bar["bar"] = click.progressbar(length=max(total, 1), label="Re-encrypting", file=stderr)
+        # The bar goes to stderr, so stdout keeps only the result.
+        bar["bar"] = click.progressbar(length=max(total, 1), label="Re-encrypting", file=sys.stderr)
         bar["bar"].__enter__()
 
     def progress(n: int) -> None:

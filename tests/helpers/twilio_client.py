@@ -45,7 +45,7 @@ class TwilioClient:
             headers["X-Twilio-Signature"] = signature or self.validator.compute_signature(self.base_url + path, params)
         response = self.client.post(path, data=params, headers=headers, base_url=self.base_url)
         raw = response.get_data(as_text=True)
-        xml = ElementTree.fromstring(raw) if response.mimetype == "text/xml" else None
+        xml = ElementTree.fromstring(raw) if response.mimetype == "text/xml" else None  # noqa: S314 (our own TwiML)
         return Reply(response.status_code, response.mimetype, xml, raw)
 
     def sms(self, sender: str, body: str, *, sid: str | None = None, **kwargs) -> Reply:

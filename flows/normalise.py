@@ -1,0 +1,41 @@
+"""Cleaning what people type before any parser or keyword match sees it.
+
+Basic phones and SMS gateways add things people cannot see: zero-width characters,
+full-width or Arabic-Indic digits, non-breaking spaces, line breaks. `normalise` removes
+that noise so `BP 140/90`, `ＢＰ １４０/９０` and `BP ١٤٠/٩٠` all read the same.
+Case is kept: callers that match keywords compare case-insensitively themselves.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Invisible characters that phones and copy-paste insert; NFKC keeps them, so we drop them.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_DROP_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH)
+
+# The Arabic decimal separator, as typed on Arabic keyboards in "٣٨٫٢".
+_ARABIC_DECIMAL_SEPARATOR = "\u066b"
+
+
+def _ascii_digit(ch: str) -> str:
+    # Any Unicode decimal digit (Arabic-Indic, Devanagari, ...) becomes its ASCII digit.
+    if ch.isdecimal() and not ch.isascii():
+        return str(unicodedata.decimal(ch))
+    if ch == _ARABIC_DECIMAL_SEPARATOR:
+        return "."
+    return ch
+
+
+def _visible(ch: str) -> bool:
+    # Control and format characters (NUL, escape, bidi marks...) mean nothing in a
+    # text message, and some cannot even be written into the TwiML reply.
+    return ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+
+
+def normalise(text: str) -> str:
+    """NFKC, invisible characters removed, every decimal digit as ASCII, runs of
+    whitespace (line breaks included) as one space, no surrounding spaces; case kept."""
+    text = unicodedata.normalize("NFKC", text.translate(_DROP_ZERO_WIDTH))
+    text = "".join(_ascii_digit(ch) for ch in text if _visible(ch))
+    return " ".join(text.split())

@@ -1,0 +1,70 @@
+"""An in-memory fake of the part of the Twilio REST API we use (Messages.create),
+plugged in through twilio's `http_client` seam, so tests never reach the internet."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+_MESSAGES = re.compile(r"^https://api\.twilio\.com/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
+
+
+@dataclass
+class SentMessage:
+    sid: str
+    account: str
+    to: str
+    body: str
+    sender: str | None
+    messaging_service: str | None
+    status_callback: str | None
+    validity_period: str | None
+    timeout: float | None
+    auth: tuple[str, str] | None
+
+
+@dataclass
+class Failure:
+    status: int
+    code: int
+    message: str = "fake failure"
+
+
+@dataclass
+class FakeTwilioApi(HttpClient):
+    sent: list[SentMessage] = field(default_factory=list)
+    failures: list[Failure | Exception] = field(default_factory=list)  # consumed one per request
+    _sids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        HttpClient.__init__(self, logging.getLogger("fake-twilio"), False, None)
+
+    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False) -> Response:
+        match = _MESSAGES.match(uri)
+        if method.upper() != "POST" or not match:
+            return Response(404, json.dumps({"code": 20404, "message": "not found", "status": 404}))
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            body = {"code": failure.code, "message": failure.message, "status": failure.status}
+            return Response(failure.status, json.dumps(body))
+        data = data or {}
+        if "To" not in data or "Body" not in data or not (data.get("From") or data.get("MessagingServiceSid")):
+            return Response(400, json.dumps({"code": 21604, "message": "missing parameter", "status": 400}))
+        sid = f"SM{next(self._sids):032x}"
+        self.sent.append(SentMessage(
+            sid=sid, account=match.group(1), to=data["To"], body=data["Body"], sender=data.get("From"),
+            messaging_service=data.get("MessagingServiceSid"), status_callback=data.get("StatusCallback"),
+            validity_period=data.get("ValidityPeriod"), timeout=timeout, auth=auth,
+        ))
+        resource = {"sid": sid, "status": "queued", "to": data["To"], "body": data["Body"],
+                    "from": data.get("From"), "account_sid": match.group(1)}
+        return Response(201, json.dumps(resource))
