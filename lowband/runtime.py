@@ -39,9 +39,9 @@ class Runtime:
     def _check(self, db: Database) -> None:
         try:
             check_keys(db, self.keys.ring())
-        except WrongKeyError:
+        except WrongKeyError as error:
             raise WrongKeyError(
-                f"key file {self.settings.key_path} does not belong to database {self.settings.db}"
+                f"key file {self.settings.key_path} does not fit database {self.settings.db}: {error}"
             ) from None
 
     def store(self) -> Store:

@@ -94,6 +94,9 @@ class AuditLog:
         if head is None:
             if count:
                 problems.append("the log's head record is missing")
+            elif self.store.meta_get("key_fingerprint"):
+                # Every database writes a first entry when it is created.
+                problems.append("the log is empty: all entries deleted")
         else:
             try:
                 seq_text, mac, tag = head.split(":")

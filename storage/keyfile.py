@@ -59,34 +59,40 @@ def _document(ring: KeyRing) -> dict:
     }
 
 
+def _write(fd: int, ring: KeyRing) -> None:
+    with os.fdopen(fd, "w") as handle:
+        json.dump(_document(ring), handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> None:
-    """Write atomically with mode 0600. Without `replace`, an existing file is an error."""
+    """Write with mode 0600. Without `replace`, an existing file is an error (the file
+    is created exclusively, so a race cannot clobber it either); with `replace`, the
+    new file is written aside and renamed over the old, so a crash leaves one or the
+    other, never half of each."""
     path = Path(path)
-    if path.exists() and not replace:
-        raise KeyFileError(f"key file {path} already exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not replace:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
+        try:
+            _write(fd, ring)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_document(ring), handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write(fd, ring)
         os.chmod(tmp, 0o600)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the target appeared meanwhile: never clobber a key file.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
-            finally:
-                os.unlink(tmp)
+        os.replace(tmp, path)
     except BaseException:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -159,16 +165,17 @@ class KeyFileWatcher:
         self._stamp = self._stat()
         self._ring = load_key_file(self.path)
 
-    def _stat(self) -> tuple[int, int, int]:
+    def _stat(self) -> tuple[int, ...]:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return (0, 0, 0)
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+            return ()
+        # ctime changes on every rename over the file, even within one mtime tick.
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
     def ring(self) -> KeyRing:
         stamp = self._stat()
-        if stamp != self._stamp and stamp != (0, 0, 0):
+        if stamp != self._stamp and stamp:
             try:
                 ring = load_key_file(self.path)
             except KeyFileError:

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from storage import migrations
 from storage.connection import connect
-from storage.crypto import FieldCipher, KeyRing
+from storage.crypto import FieldCipher, FieldIntegrityError, KeyRing
 from storage.errors import StorageError, WrongKeyError
 
 Clock = Callable[[], datetime]
@@ -164,19 +164,36 @@ class Store:
         return AuditLog(self)
 
 
-def check_keys(db: Database, keys: KeyRing) -> None:
-    """Refuse a key file that belongs to another installation, before any write."""
-    row = db.conn.execute("SELECT value FROM meta WHERE key = 'key_fingerprint'").fetchone()
-    if row is None:
-        with db.conn:
-            db.conn.execute("BEGIN IMMEDIATE")
-            db.conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_fingerprint', ?)",
-                (keys.fingerprint(),),
-            )
-        return
-    if row[0] != keys.fingerprint():
+KEY_CHECK = "lowband key check"
+
+
+def check_keys(db: Database, keys: KeyRing) -> bool:
+    """Refuse a key file that belongs to another installation, or whose current field
+    key is not the one this database was written with, before any write.
+
+    Returns True when this database had never been opened with keys (it is new)."""
+    conn = db.conn
+    row = conn.execute("SELECT value FROM meta WHERE key = 'key_fingerprint'").fetchone()
+    if row is not None and row[0] != keys.fingerprint():
         raise WrongKeyError("the key file does not belong to this database")
+    cipher = FieldCipher(keys)
+    check_name = f"key_check:{keys.current}"
+    check = conn.execute("SELECT value FROM meta WHERE key = ?", (check_name,)).fetchone()
+    if check is not None:
+        try:
+            cipher.open("meta", "value", check_name, bytes.fromhex(check[0]))
+        except FieldIntegrityError:
+            raise WrongKeyError(f"the key file's field key {keys.current} is not the one this database uses") from None
+    if row is not None and check is not None:
+        return False
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('key_fingerprint', ?)", (keys.fingerprint(),))
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+            (check_name, cipher.seal("meta", "value", check_name, KEY_CHECK).hex()),
+        )
+    return row is None
 
 
 def open_database(path: str | Path, *, create: bool = False) -> Database:
@@ -202,8 +219,12 @@ def open_store(
     """Open (and if needed upgrade) the database and check that the keys fit it."""
     db = open_database(path, create=create)
     try:
-        check_keys(db, keys)
+        new = check_keys(db, keys)
     except BaseException:
         db.close()
         raise
-    return Store(db, keys, clock=clock, pin_work=pin_work)
+    store = Store(db, keys, clock=clock, pin_work=pin_work)
+    if new:
+        # The log's first entry: from now on an empty log means a wiped log.
+        store.audit.record("system", "database.created")
+    return store

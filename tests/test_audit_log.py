@@ -11,7 +11,8 @@ import pytest
 
 @pytest.fixture
 def logged(installation, run_cli):
-    """An installation with four audit entries, made by the CLI as an admin would.
+    """An installation with five audit entries: the database's own first entry, then
+    four made by the CLI as an admin would.
     Returns the entries' actions by sequence number."""
     added = run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712 345 678")
     assert added.exit_code == 0, added.output
@@ -28,7 +29,9 @@ def logged(installation, run_cli):
         actions = {entry.seq: entry.action for entry in store.audit.entries()}
     finally:
         store.db.close()
-    assert actions == {1: "patient.enrol", 2: "staff.add", 3: "medication.add", 4: "patient.enrol"}
+    assert actions == {
+        1: "database.created", 2: "patient.enrol", 3: "staff.add", 4: "medication.add", 5: "patient.enrol",
+    }
     return actions
 
 
@@ -46,11 +49,11 @@ def tamper(installation, sql: str) -> None:
 def test_verify_passes_on_an_untouched_log(logged, run_cli):
     result = run_cli("audit", "verify")
     assert result.exit_code == 0, result.output
-    assert "intact: 4 entries" in result.stdout
+    assert "intact: 5 entries" in result.stdout
 
     as_json = run_cli("audit", "verify", "--json")
     assert as_json.exit_code == 0
-    assert json.loads(as_json.stdout) == {"entries": 4, "ok": True, "problems": []}
+    assert json.loads(as_json.stdout) == {"entries": 5, "ok": True, "problems": []}
 
 
 def test_an_entry_changed_in_the_files_bytes_is_reported(logged, installation, run_cli):
@@ -64,17 +67,17 @@ def test_an_entry_changed_in_the_files_bytes_is_reported(logged, installation, r
 
     assert result.exit_code != 0
     assert "Traceback" not in result.output
-    assert "entry 2 changed" in result.stderr
+    assert "entry 3 changed" in result.stderr
     assert result.stdout == ""
     # ...and only that one: the entries after it still chain from its stored MAC.
     assert result.stderr.count("TAMPERED") == 1
 
 
 def test_a_changed_timestamp_is_reported(logged, installation, run_cli):
-    tamper(installation, "UPDATE audit_log SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 3")
+    tamper(installation, "UPDATE audit_log SET at = '2020-01-01T00:00:00+00:00' WHERE seq = 4")
     result = run_cli("audit", "verify")
     assert result.exit_code != 0
-    assert "entry 3 changed" in result.stderr
+    assert "entry 4 changed" in result.stderr
 
 
 def test_a_deleted_middle_entry_is_reported(logged, installation, run_cli):
@@ -94,14 +97,14 @@ def test_a_deleted_first_entry_is_reported(logged, installation, run_cli):
 
 
 def test_a_deleted_newest_entry_is_reported(logged, installation, run_cli):
-    tamper(installation, "DELETE FROM audit_log WHERE seq = 4")
+    tamper(installation, "DELETE FROM audit_log WHERE seq = 5")
 
     result = run_cli("audit", "verify", "--json")
 
     assert result.exit_code != 0
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["entries"] == 3
-    assert any("deleted" in problem and "4" in problem for problem in report["problems"])
+    assert report["ok"] is False and report["entries"] == 4
+    assert any("deleted" in problem and "5" in problem for problem in report["problems"])
 
 
 def test_entries_renumbered_to_hide_a_deletion_are_reported(logged, installation, run_cli):
@@ -121,7 +124,7 @@ def test_entries_renumbered_to_hide_a_deletion_are_reported(logged, installation
 def test_a_forged_head_record_is_reported(logged, installation, run_cli):
     conn = sqlite3.connect(installation.db, isolation_level=None)
     try:
-        conn.execute("UPDATE meta SET value = '3:' || substr(value, 3) WHERE key = 'audit_head'")
+        conn.execute("UPDATE meta SET value = '4:' || substr(value, 3) WHERE key = 'audit_head'")
     finally:
         conn.close()
     result = run_cli("audit", "verify")
@@ -139,7 +142,7 @@ def test_sql_cannot_update_or_delete_entries(logged, installation, sql):
     try:
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute(sql)
-        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 4
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 5
     finally:
         conn.close()
 
@@ -152,3 +155,15 @@ def test_entries_hold_no_personal_data(logged, installation):
         store.db.close()
     for personal in ("Amina", "Zawadi", "712345678", "Otieno", "Metformin"):
         assert personal not in text
+
+
+def test_a_wiped_log_is_reported(logged, installation, run_cli):
+    tamper(installation, "DELETE FROM audit_log")
+    conn = sqlite3.connect(installation.db, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM meta WHERE key = 'audit_head'")
+    finally:
+        conn.close()
+    result = run_cli("audit", "verify")
+    assert result.exit_code != 0
+    assert "all entries deleted" in result.stderr

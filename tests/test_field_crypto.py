@@ -186,7 +186,8 @@ def test_a_damaged_key_file_is_one_clear_line(installation, run_cli, cli_error, 
 
 def test_a_key_file_with_a_wrong_field_key_is_one_clear_line_naming_it(installation, run_cli, cli_error):
     # Same installation (so the fingerprint matches) but the field key itself is wrong,
-    # e.g. a hand-edited or half-restored key file: every value fails its check.
+    # e.g. a hand-edited or half-restored key file: caught when the database is opened,
+    # before any value is read.
     assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712 345 678").exit_code == 0
     doc = json.loads(installation.key_file.read_text())
     doc["field_keys"]["1"] = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -194,7 +195,7 @@ def test_a_key_file_with_a_wrong_field_key_is_one_clear_line_naming_it(installat
     edited.write_text(json.dumps(doc))
 
     result = run_cli("patients", "list", env={"LOWBAND_KEY_FILE": str(edited)})
-    cli_error(result, "integrity", str(edited))
+    cli_error(result, "field key 1", str(edited))
     assert "Amina" not in result.output
 
 

@@ -58,15 +58,28 @@ def init(demo: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the webhooks and the console with a production WSGI server (waitress)."""
+    """Serve the webhooks with a production WSGI server (waitress), and send what the
+    outbox holds in the background (printed to the terminal with the console transport)."""
+    import logging
+
     from waitress import serve as waitress_serve
 
     from lowband.app import create_app
+    from lowband.wiring import status_callback_url, transport
+    from scheduler import dispatcher
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime()  # fail early, in one line, on a bad key file or database
+    s = settings()
     app = create_app()
-    click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads). Ctrl-C stops.")
-    waitress_serve(app, host=host, port=port, threads=workers, ident="lowband", clear_untrusted_proxy_headers=True)
+    background = dispatcher.start(
+        app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s)
+    )
+    click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
+    try:
+        waitress_serve(app, host=host, port=port, threads=workers, ident="lowband", clear_untrusted_proxy_headers=True)
+    finally:
+        background.shutdown(wait=False)
 
 
 @click.command()
