@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from flows.care_rules import CareRules
     from flows.catalog import Catalog
 
 
@@ -27,6 +28,8 @@ class PatientView:
     locked_until: datetime | None = None
     pin_failures: int = 0
     chw_id: int | None = None
+    discreet: bool = False
+    time_zone: str = "UTC"
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
@@ -37,6 +40,25 @@ class StaffView:
     id: int
     role: str
     display_name: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The last readings a phone sent: what UNDO would remove."""
+
+    id: int
+    patient_id: int
+    echo: str  # the readings as sent, e.g. "BP 150/95 GLU 6.1"
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A refill, consult or alert as a staff command sees it."""
+
+    ref: str
+    patient_id: int
+    status: str
+    label: str = ""  # the medicine of a refill
 
 
 class Directory(Protocol):
@@ -54,6 +76,37 @@ class Directory(Protocol):
         """Does the ID's check digit hold (so a miss is a typo, not an unknown ID)?"""
         ...
 
+    def patient(self, patient_id: int) -> PatientView: ...
+
+    def profile(self, patient_id: int) -> tuple[str | None, int | None]:
+        """(sex, birth year) for a clinician's summary."""
+        ...
+
+    def allocate_ref(self, name: str, prefix: str) -> str:
+        """The next short reference ("RF12") for refills, consults..."""
+        ...
+
+    def duplicate_since(self, patient_id: int, kind: str, values: dict, since: datetime) -> datetime | None: ...
+
+    def recent_levels(self, patient_id: int, kind: str, since: datetime) -> list[tuple[datetime, str]]: ...
+
+    def last_submission(self, sender: str, since: datetime) -> Submission | None: ...
+
+    def medications(self, patient_id: int) -> list[tuple[int, str]]:
+        """(medication id, label like "Metformin 500mg x60") for each active medicine."""
+        ...
+
+    def request(self, kind: str, ref: str) -> RequestView | None:
+        """A refill ("refill"), consult ("consult") or alert ("alert") by reference."""
+        ...
+
+    def chw_tasks(self, chw_id: int, now: datetime) -> list[tuple[str, str]]:
+        """(short ID, what is due) for the CHW's patients: open alerts first, then
+        overdue readings."""
+        ...
+
+    def held_messages(self, patient_id: int) -> list[tuple[int, str]]: ...
+
 
 @dataclass(frozen=True)
 class FlowConfig:
@@ -66,6 +119,13 @@ class FlowConfig:
     pin_lock_minutes: int = 30
     consent_version: str = "consent-v1"
     default_language: str = "en"
+    # A repeat of the same reading within this window is stored once; UNDO reaches back as far.
+    repeat_minutes: int = 10
+    undo_minutes: int = 10
+    # A CHW's patients without a reading for this long show up in TASKS.
+    reading_due_days: int = 7
+    # May a CHW submit for patients outside their own panel?
+    chw_any_patient: bool = False
     region: str | None = None
     time_zone: str = "UTC"
 
@@ -81,6 +141,7 @@ class Context:
     channel: str = "sms"
     config: FlowConfig = field(default_factory=FlowConfig)
     catalog: Catalog | None = None
+    rules: CareRules | None = None
 
     def words(self, language: str, key: str) -> set[str]:
         """The words that mean `key` ("yes": yes, y, ndio...) in this language and English."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flows import care, staff_commands
 from flows import effects as fx
-from flows import staff_commands
+from flows.care_flows import PATIENT_KEYWORDS, compact_readings
+from flows.compact import looks_like_compact
 from flows.context import Context
 from flows.engine import Outcome, Session, msg
 from flows.normalise import normalise
@@ -19,7 +21,7 @@ from flows.runner import Runner
 
 runner = Runner(registry)
 
-KEYWORDS = ("stop", "start", "help", "menu", "back", "lang")
+KEYWORDS = ("stop", "start", "help", "menu", "back", "lang", "undo", *PATIENT_KEYWORDS)
 
 
 def keyword(text: str, session: Session, ctx: Context) -> str | None:
@@ -36,6 +38,21 @@ def waiting_for_yes(session: Session) -> bool:
         return False
     step = registry.flows[session.flow].steps[session.step]
     return any(option.value == "yes" for option in step.options)
+
+
+def ready_patient(session: Session, ctx: Context):
+    """The patient this phone's texts speak for, if they have consented and set a PIN.
+    On a shared phone, someone ready stands in until the sender says who they are."""
+    ready = [p for p in ctx.people if p.consented and p.has_pin]
+    if not ready:
+        return None
+    if len(ctx.people) == 1:
+        session.patient_id = ready[0].id
+        return ready[0]
+    current = ctx.person(session.patient_id)
+    if current in ready and session.unlocked(ctx.now):
+        return current
+    return ready[0]
 
 
 def expired(session: Session, ctx: Context) -> bool:
@@ -76,6 +93,25 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
 
     if ctx.staff is not None:
         return staff_commands.respond(session, text, ctx)
+    if staff_commands.looks_like_staff_command(text):
+        return staff_commands.refuse(session, text, ctx)
+    if word == "undo":
+        replies, effects = care.undo(ctx)
+        return Outcome(session, replies, effects)
+
+    patient = ready_patient(session, ctx)
+    if word in PATIENT_KEYWORDS and patient is not None:
+        if session.patient_id != patient.id:
+            return runner.enter("choose", session, ctx)
+        return runner.enter(PATIENT_KEYWORDS[word], session, ctx)
+    if looks_like_compact(text) and patient is not None:
+        session.clear_flow()
+        if session.patient_id == patient.id and (len(ctx.people) == 1 or session.unlocked(ctx.now)):
+            answer = compact_readings(session, text, ctx)
+            return Outcome(session, list(answer.say), list(answer.effects))
+        # A shared phone: save the readings once the sender says who they are.
+        session.pending = text
+        return runner.enter("choose", session, ctx)
 
     if expired(session, ctx):
         session.clear_flow()

@@ -81,3 +81,116 @@ class Audit:
     action: str
     subject: str
     detail: str = ""
+
+
+# -- care ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedReading:
+    kind: str
+    values: dict
+    level: str
+
+
+@dataclass(frozen=True)
+class SaveReadings:
+    """One text's readings for one patient: one submission, undone together."""
+
+    patient_id: int
+    readings: tuple[SavedReading, ...]
+    submitted_by: str  # "patient:1042" or "staff:<id>"
+
+
+@dataclass(frozen=True)
+class RaiseAlert:
+    """An alert for the clinician on call. `summary` is shown in their SMS; the service
+    gives the alert its reference and links it to this text's readings, if any."""
+
+    patient_id: int
+    reason: str
+    summary: str
+    urgent: bool = True
+
+
+@dataclass(frozen=True)
+class UndoSubmission:
+    submission_id: int
+
+
+@dataclass(frozen=True)
+class EnrolPatient:
+    """A CHW registers a patient by SMS (`REG ...`)."""
+
+    patient_id: int
+    short_id: str
+    name: str
+    sex: str
+    birth_year: int
+    phone: str | None
+    chw_id: int
+
+
+@dataclass(frozen=True)
+class RequestRefill:
+    patient_id: int
+    medication_id: int
+    ref: str
+
+
+@dataclass(frozen=True)
+class AnswerRefill:
+    ref: str
+    ready: bool
+    note: str
+    staff_id: int
+
+
+@dataclass(frozen=True)
+class OpenConsult:
+    patient_id: int
+    ref: str
+    summary: dict
+
+
+@dataclass(frozen=True)
+class CloseConsult:
+    ref: str
+    staff_id: int
+
+
+@dataclass(frozen=True)
+class AcknowledgeAlert:
+    ref: str
+    staff_id: int
+
+
+@dataclass(frozen=True)
+class NotifyStaff:
+    """Queue one SMS to every staff user of `role` on call (rendered per recipient)."""
+
+    role: str
+    message: object  # flows.engine.Message
+    purpose: str = "alert"
+
+
+@dataclass(frozen=True)
+class NotifyPatient:
+    """Queue one SMS to a patient (their CHW's phone when they have none). `held` is
+    shown only after the PIN for a discreet patient: they get `message` meanwhile."""
+
+    patient_id: int
+    message: object
+    purpose: str = "care"
+    held: object | None = None
+
+
+@dataclass(frozen=True)
+class MarkHeldRead:
+    message_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SetDiscreet:
+    patient_id: int
+    discreet: bool

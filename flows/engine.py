@@ -72,7 +72,8 @@ Handler = Callable[[Any, "Turn"], Answer]
 class Step:
     prompt: str
     options: tuple[Option, ...] = ()
-    choose: Callable[[Context, Mapping[str, Any]], Sequence[Option]] | None = None
+    # Options that depend on the sender (their medicines, the profiles on a phone).
+    choose: Callable[[Context, Session], Sequence[Option]] | None = None
     parse: Callable[[str, Context, Mapping[str, Any]], Any] | None = None
     save: str | None = None
     next: str | None = None
@@ -84,8 +85,8 @@ class Step:
     # act (a PIN check) cannot, so BACK skips them.
     backable: bool = True
 
-    def options_for(self, ctx: Context, data: Mapping[str, Any]) -> Sequence[Option]:
-        return self.choose(ctx, data) if self.choose else self.options
+    def options_for(self, ctx: Context, session: Session) -> Sequence[Option]:
+        return self.choose(ctx, session) if self.choose else self.options
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class Session:
     updated_at: str | None = None
     # Where to go once the PIN is entered (a private flow the sender asked for).
     resume: str | None = None
+    # Readings texted from a shared phone before saying who is texting.
+    pending: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,4 +168,10 @@ def match_option(text: str, options: Sequence[Option], words: Callable[[str], se
     for option in options:
         if answer == option.value.casefold() or (option.words and answer in words(option.words)):
             return option
-    return None
+    # A name as shown ("Metformin 500mg x60"), or just its first word if only one has it.
+    labels = [(o, o.label.casefold()) for o in options if isinstance(o.label, str)]
+    exact = [o for o, label in labels if answer == label]
+    first_word = [o for o, label in labels if label.split() and answer == label.split()[0]]
+    if exact:
+        return exact[0]
+    return first_word[0] if len(first_word) == 1 else None

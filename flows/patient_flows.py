@@ -30,8 +30,6 @@ MENU_OPTIONS = (
     Option("reminders", "Reminders", "words.menu.reminders"),
     Option("language", "Language", "words.menu.language"),
 )
-# The menu items later work builds; until then they say so honestly.
-NOT_YET = {"reading", "refill", "nurse"}
 MAX_PROFILES = 4
 
 
@@ -219,7 +217,7 @@ registry.flow(
 # -- who is texting, and the PIN check -------------------------------------------------
 
 
-def profile_options(ctx: Context, data: Mapping[str, Any]) -> list[Option]:
+def profile_options(ctx: Context, session: Session) -> list[Option]:
     # Sorted by name so each person finds themselves at the same number every time.
     people = sorted(ctx.people, key=lambda p: (p.display_name.casefold(), p.short_id))[:MAX_PROFILES]
     options = [Option(str(p.id), p.display_name) for p in people]
@@ -234,10 +232,10 @@ def profile_chosen(value: str, turn: Turn) -> Answer:
         session.patient_id = None
         return Answer(goto="@join")
     session.patient_id = int(value)
-    return Answer(goto="@" + destination_for(session.patient_id, turn.ctx, shared=True))
+    return Answer(goto="@" + destination_for(session.patient_id, session, turn.ctx, shared=True))
 
 
-def destination_for(patient_id: int, ctx: Context, *, shared: bool) -> str:
+def destination_for(patient_id: int, session: Session, ctx: Context, *, shared: bool) -> str:
     """Where a known patient goes first: consent and PIN set-up until done; on a
     shared phone, the PIN before even the menu."""
     person = ctx.person(patient_id)
@@ -247,7 +245,9 @@ def destination_for(patient_id: int, ctx: Context, *, shared: bool) -> str:
         return "consent"
     if not person.has_pin:
         return "newpin"
-    return "unlock>menu" if shared else "menu"
+    # Readings texted before the sender said who they are are saved right after the PIN.
+    after = "pending_readings" if session.pending else "menu"
+    return f"unlock>{after}" if shared else after
 
 
 def check_pin(pin: str, turn: Turn) -> Answer:
@@ -298,9 +298,6 @@ registry.flow(
 
 
 def menu_choice(choice: str, turn: Turn) -> Answer:
-    if choice in NOT_YET:
-        # Stay on the menu so the next number picks again, without repeating it.
-        return Answer(say=(msg("menu.soon"),), prompt=False)
     return Answer(goto="@" + choice)
 
 
@@ -351,10 +348,10 @@ def ctx_home(session: Session, ctx: Context) -> str:
         return "join"
     if len(ctx.people) == 1:
         session.patient_id = ctx.people[0].id
-        return destination_for(session.patient_id, ctx, shared=False)
+        return destination_for(session.patient_id, session, ctx, shared=False)
     # A shared phone: whoever holds it now says who they are, unless they just did.
     if ctx.person(session.patient_id) and session.unlocked(ctx.now):
-        return destination_for(session.patient_id, ctx, shared=False)
+        return destination_for(session.patient_id, session, ctx, shared=False)
     return "choose"
 
 

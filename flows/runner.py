@@ -50,7 +50,7 @@ def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None
     params: dict[str, Any] = dict(step.params(ctx, session)) if step.params else {}
     if step.choose and "choices" not in params:
         choices: list[Any] = []
-        for number, option in enumerate(step.options_for(ctx, session.data), 1):
+        for number, option in enumerate(step.options_for(ctx, session), 1):
             choices += [str(number), option.label]
         params["choices"] = choices
     return Message(key or step.prompt, params)
@@ -95,7 +95,7 @@ class Runner:
     def answer(self, session: Session, text: str, ctx: Context) -> Outcome:
         flow = self.registry.flows[session.flow]
         step = flow.steps[session.step]
-        options = step.options_for(ctx, session.data)
+        options = step.options_for(ctx, session)
         try:
             if options:
                 option = match_option(text, options, lambda key: ctx.words(session.language, key))

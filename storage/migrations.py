@@ -159,6 +159,101 @@ def messaging(db: Database) -> None:
     db.execute("CREATE INDEX outbox_due ON outbox(status, next_attempt_at)")
 
 
+@migrations(name="0005_care")
+def care(db: Database) -> None:
+    # Discreet patients get no SMS that names a condition or a medicine before their PIN.
+    db.execute("ALTER TABLE patients ADD COLUMN discreet INTEGER NOT NULL DEFAULT 0")
+    # Short references people read out and type back ("A12", "RF12", "C7").
+    db.execute(
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) STRICT"""
+    )
+    db.execute(
+        """CREATE TABLE readings (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            submission_id INTEGER NOT NULL,
+            kind BLOB NOT NULL,
+            measured BLOB NOT NULL,
+            level BLOB NOT NULL,
+            dedupe_index BLOB NOT NULL,
+            sender_index BLOB NOT NULL,
+            submitted_by TEXT NOT NULL,
+            taken_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX readings_patient ON readings(patient_id, taken_at)")
+    db.execute("CREATE INDEX readings_submission ON readings(submission_id)")
+    db.execute("CREATE INDEX readings_dedupe ON readings(dedupe_index, taken_at)")
+    db.execute("CREATE INDEX readings_sender ON readings(sender_index, taken_at)")
+    db.execute(
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            submission_id INTEGER,
+            reason BLOB NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'withdrawn')),
+            handled_by INTEGER REFERENCES staff(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX alerts_patient ON alerts(patient_id, status)")
+    db.execute("CREATE INDEX alerts_status ON alerts(status, created_at)")
+    db.execute(
+        """CREATE TABLE refills (
+            id INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            medication_id INTEGER NOT NULL REFERENCES medications(id),
+            status TEXT NOT NULL CHECK (status IN ('requested', 'ready', 'refused')),
+            answer BLOB,
+            answered_by INTEGER REFERENCES staff(id),
+            flagged_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX refills_status ON refills(status, created_at)")
+    db.execute(
+        """CREATE TABLE consults (
+            id INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL UNIQUE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            summary BLOB NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX consults_patient ON consults(patient_id, status)")
+    # Advice for a discreet patient waits here until they enter their PIN.
+    db.execute(
+        """CREATE TABLE held_messages (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            body BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            read_at TEXT
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX held_messages_patient ON held_messages(patient_id, read_at)")
+    db.execute(
+        """CREATE TABLE oncall (
+            id INTEGER PRIMARY KEY,
+            staff_id INTEGER NOT NULL REFERENCES staff(id),
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            CHECK (ends_at > starts_at)
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX oncall_time ON oncall(starts_at, ends_at)")
+
+
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.
 ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "staff": ("id", ("name", "phone", "email")),
@@ -167,6 +262,11 @@ ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "sessions": ("phone_index", ("state",)),
     "inbound_messages": ("id", ("body", "replies")),
     "outbox": ("id", ("phone", "body")),
+    "readings": ("id", ("kind", "measured", "level")),
+    "alerts": ("id", ("reason",)),
+    "refills": ("id", ("answer",)),
+    "consults": ("id", ("summary",)),
+    "held_messages": ("id", ("body",)),
 }
 
 

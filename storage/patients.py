@@ -19,7 +19,7 @@ SEALED = ("name", "phone", "birth_year", "sex")
 COLUMNS = [
     "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
     "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
-    "consent_at", "consent_version", "consent_declined_at",
+    "consent_at", "consent_version", "consent_declined_at", "discreet",
 ]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -43,6 +43,7 @@ class Patient:
     consent_at: str | None
     consent_version: str | None
     consent_declined_at: str | None
+    discreet: bool
 
     @property
     def display_name(self) -> str:
@@ -60,6 +61,7 @@ class PatientRepository:
     def _patient(self, row) -> Patient:
         data = open_row(self.store, TABLE, row, COLUMNS, SEALED)
         data["active"] = bool(data["active"])
+        data["discreet"] = bool(data["discreet"])
         return Patient(**data)
 
     def add(

@@ -158,6 +158,47 @@ class Store:
         return Outbox(self)
 
     @cached_property
+    def readings(self):
+        from storage.care import ReadingRepository
+
+        return ReadingRepository(self)
+
+    @cached_property
+    def alerts(self):
+        from storage.care import AlertRepository
+
+        return AlertRepository(self)
+
+    @cached_property
+    def refills(self):
+        from storage.requests import RefillRepository
+
+        return RefillRepository(self)
+
+    @cached_property
+    def consults(self):
+        from storage.requests import ConsultRepository
+
+        return ConsultRepository(self)
+
+    @cached_property
+    def held(self):
+        from storage.requests import HeldMessages
+
+        return HeldMessages(self)
+
+    @cached_property
+    def rota(self):
+        from storage.rota import Rota
+
+        return Rota(self)
+
+    def next_ref(self, name: str, prefix: str) -> str:
+        from storage.care import next_ref
+
+        return next_ref(self, name, prefix)
+
+    @cached_property
     def audit(self):
         from storage.audit import AuditLog
 

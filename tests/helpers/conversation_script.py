@@ -95,6 +95,10 @@ class ScriptRunner:
             elif line.startswith("< "):
                 text = line[2:]
                 self.pending.expected.append(Expectation(number, None if text == "(none)" else text))
+            elif line.startswith("@outbox "):
+                # Kept raw: the pattern is a regular expression, backslashes and all.
+                self.flush()
+                self.directive(number, ["outbox", line[len("@outbox "):]])
             elif line.startswith("@"):
                 self.flush()
                 self.directive(number, shlex.split(line[1:]))

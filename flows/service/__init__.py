@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
-from flows import effects as fx
 from flows import loop_guard
+from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
-from flows.context import Context, FlowConfig, PatientView, StaffView
+from flows.context import Context, FlowConfig, StaffView
 from flows.conversation import respond
 from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
-from flows.phones import default_time_zone
-from storage import Store, short_ids
-from storage.patients import Patient
-from storage.pins import hash_pin, verify_pin
+from flows.service.apply import EffectApplier
+from flows.service.directory import StoreDirectory, patient_view
+from storage import Store
 from storage.store import iso
+
+__all__ = ["ConversationService", "Handled", "Inbound", "StoreDirectory", "patient_view"]
 
 log = logging.getLogger("lowband.flows")
 
@@ -47,47 +47,17 @@ class Handled:
     status: str = "answered"  # answered | duplicate | ignored
 
 
-def patient_view(patient: Patient) -> PatientView:
-    return PatientView(
-        id=patient.id,
-        short_id=patient.short_id,
-        display_name=short_name(patient.name),
-        language=patient.language,
-        has_pin=bool(patient.pin_hash),
-        consented=bool(patient.consent_at),
-        locked_until=datetime.fromisoformat(patient.locked_until) if patient.locked_until else None,
-        pin_failures=patient.pin_failures,
-        chw_id=patient.chw_id,
-    )
-
-
-class StoreDirectory:
-    """The flows' read port, over storage."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def check_pin(self, patient_id: int, pin: str) -> bool:
-        return verify_pin(self.store.keys.pin_key, pin, self.store.patients.get(patient_id).pin_hash)
-
-    def new_patient_ids(self) -> tuple[int, str]:
-        return self.store.patients.new_ids()
-
-    def medicines(self, patient_id: int) -> list[str]:
-        return [m.label for m in self.store.medications.for_patient(patient_id)]
-
-    def patient_by_short_id(self, short_id: str) -> PatientView | None:
-        patient = self.store.patients.by_short_id(short_id)
-        return patient_view(patient) if patient else None
-
-    def short_id_valid(self, short_id: str) -> bool:
-        return short_ids.is_valid(short_id)
-
-
 class ConversationService:
-    def __init__(self, catalog: Catalog, config: FlowConfig, policy: loop_guard.LoopPolicy | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: FlowConfig,
+        policy: loop_guard.LoopPolicy | None = None,
+        rules: CareRules | None = None,
+    ):
         self.catalog = catalog
         self.config = config
+        self.rules = rules or load_rules()
         self.policy = policy or loop_guard.LoopPolicy()
         self.staff_policy = loop_guard.LoopPolicy(
             limit=self.policy.limit * STAFF_RATE_FACTOR,
@@ -149,18 +119,20 @@ class ConversationService:
         ctx = Context(
             now=now,
             sender=inbound.sender,
-            directory=StoreDirectory(store),
+            directory=StoreDirectory(store, self.config),
             people=people,
             staff=StaffView(staff.id, staff.role, short_name(staff.name)) if staff else None,
             opted_out=opted_out,
             channel=inbound.channel,
             config=self.config,
             catalog=self.catalog,
+            rules=self.rules,
         )
         outcome = respond(session, inbound.body, ctx)
         actor = f"staff:{staff.id}" if staff else (f"patient:{person.short_id}" if person else "sender")
+        applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now)
         for effect in outcome.effects:
-            self.apply(store, effect, sender=inbound.sender, phone_index=phone_index, actor=actor, now=now)
+            applier.apply(effect)
         session = outcome.session
         session.updated_at = iso(now)
         if session.flow is None and session.patient_id is None and not people:
@@ -169,65 +141,3 @@ class ConversationService:
         else:
             store.sessions.save(phone_index, session.to_dict())
         return [self.render(session.language, m, inbound.channel) for m in outcome.replies]
-
-    # -- effects --------------------------------------------------------------------
-
-    def apply(self, store: Store, effect, *, sender: str, phone_index: bytes, actor: str, now: datetime) -> None:
-        patients, audit = store.patients, store.audit
-        match effect:
-            case fx.RegisterPatient():
-                patient = patients.add(
-                    ids=(effect.patient_id, effect.short_id),
-                    name=effect.name,
-                    phone=sender,
-                    time_zone=default_time_zone(sender, self.config.time_zone),
-                    birth_year=effect.birth_year,
-                    language=effect.language,
-                    pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
-                    consent_at=iso(now),
-                    consent_version=effect.consent_version,
-                )
-                audit.record(f"patient:{patient.short_id}", "patient.register", f"patient:{patient.short_id}",
-                             f"consent={effect.consent_version}")
-            case fx.RecordConsent():
-                short = patients.update(effect.patient_id, consent_at=iso(now), consent_version=effect.consent_version,
-                                        consent_declined_at=None).short_id
-                audit.record(actor, "consent.given", f"patient:{short}", f"version={effect.consent_version}")
-            case fx.DeclineConsent():
-                short = patients.update(effect.patient_id, consent_declined_at=iso(now)).short_id
-                audit.record(actor, "consent.declined", f"patient:{short}")
-            case fx.SetPin():
-                short = patients.update(
-                    effect.patient_id, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
-                    pin_failures=0, locked_until=None,
-                ).short_id
-                audit.record(actor, "pin.set", f"patient:{short}")
-            case fx.PinFailed():
-                patient = patients.get(effect.patient_id)
-                if effect.lock_minutes:
-                    until = iso(now + timedelta(minutes=effect.lock_minutes))
-                    patients.update(patient.id, pin_failures=0, locked_until=until)
-                    audit.record(actor, "pin.locked", f"patient:{patient.short_id}",
-                                 f"failures={patient.pin_failures + 1} minutes={effect.lock_minutes}")
-                else:
-                    patients.update(patient.id, pin_failures=patient.pin_failures + 1)
-            case fx.PinPassed():
-                store.execute(
-                    "UPDATE patients SET pin_failures = 0, locked_until = NULL WHERE id = ? AND pin_failures > 0",
-                    (effect.patient_id,),
-                )
-            case fx.SetLanguage():
-                patients.update(effect.patient_id, language=effect.language)
-            case fx.OptOut():
-                store.contacts.set_opt_out(phone_index, True)
-                audit.record(actor, "contact.opt_out", "contact")
-            case fx.OptIn():
-                store.contacts.set_opt_out(phone_index, False)
-                audit.record(actor, "contact.opt_in", "contact")
-            case fx.ResetPin():
-                short = patients.update(effect.patient_id, pin_hash=None, pin_failures=0, locked_until=None).short_id
-                audit.record(f"staff:{effect.by_staff_id}", "pin.reset", f"patient:{short}")
-            case fx.Audit():
-                audit.record(actor, effect.action, effect.subject, effect.detail)
-            case _:
-                raise TypeError(f"no handler for effect {type(effect).__name__}")

@@ -1,0 +1,138 @@
+"""Submitting readings, for a patient or by their CHW: repeats, care rules, alerts, the
+reply, and UNDO. Pure: lookups go through the context's directory, writes are effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flows import effects as fx
+from flows.compact import AMBIGUOUS_UNIT, DUPLICATE, MISSING, NO_ID, RANGE, SYNTAX, Problem
+from flows.context import Context, PatientView, StaffView
+from flows.engine import Message, msg
+from flows.readings import KINDS, Reading, format_reading
+
+# Replies list at most this many readings each, so every reply stays one SMS.
+READINGS_PER_REPLY = 2
+ALERT_LEVELS = ("urgent",)
+TREND_LEVELS = ("high", "urgent")
+
+
+def local_time(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+
+
+def level_message(level: str, target: str | None) -> Message:
+    if level in ("high", "low") and target:
+        return msg(f"level.{level}", target=target)
+    return msg(f"level.{level}" if level in ("normal", "high", "low", "urgent") else "level.normal")
+
+
+def problem_tokens(problems: Sequence[Problem]) -> str:
+    return ", ".join(p.token for p in problems if p.token)
+
+
+def problem_hint(problems: Sequence[Problem]) -> Message:
+    """What to send instead: the right form for the first kind that went wrong."""
+    for problem in problems:
+        if problem.reason == AMBIGUOUS_UNIT:
+            return msg("reading.glucose_unit", token=problem.token)
+        if problem.kind in KINDS and problem.reason in (SYNTAX, RANGE, MISSING):
+            return msg("reading.right_form", example=KINDS[problem.kind].example)
+        if problem.reason == DUPLICATE and problem.kind in KINDS:
+            return msg("reading.one_each", example=KINDS[problem.kind].example)
+    return msg("reading.right_form", example="BP 140/90 GLU 7.2")
+
+
+def _chunks(items: list[Message]) -> list[list[Message]]:
+    return [items[i : i + READINGS_PER_REPLY] for i in range(0, len(items), READINGS_PER_REPLY)] or [[]]
+
+
+def submit(
+    readings: Sequence[Reading],
+    patient: PatientView,
+    ctx: Context,
+    *,
+    problems: Sequence[Problem] = (),
+    staff: StaffView | None = None,
+) -> tuple[list[Message], list]:
+    """Store the readings (minus repeats), assess them, raise alerts; return the
+    replies for the sender and the effects."""
+    directory, rules, now = ctx.directory, ctx.rules, ctx.now
+    since = now - timedelta(minutes=ctx.config.repeat_minutes)
+    fresh, repeated = [], []
+    for reading in readings:
+        when = directory.duplicate_since(patient.id, reading.kind, reading.values, since)
+        (repeated if when else fresh).append((reading, when))
+    problems = [p for p in problems if p.reason != NO_ID]
+
+    if not fresh:
+        if repeated:
+            first = min(when for _, when in repeated)
+            echo = " ".join(format_reading(r) for r, _ in repeated)
+            return [msg("reading.repeat", readings=echo, time=local_time(first, patient.time_zone))], []
+        return [msg("reading.not_understood", tokens=problem_tokens(problems), hint=problem_hint(problems))], []
+
+    assessed = [(reading, rules.assess(reading)) for reading, _ in fresh]
+    submitted_by = f"staff:{staff.id}" if staff else f"patient:{patient.short_id}"
+    effects: list = [
+        fx.SaveReadings(
+            patient.id, tuple(fx.SavedReading(r.kind, dict(r.values), a.level) for r, a in assessed), submitted_by
+        )
+    ]
+    urgent = [(r, a) for r, a in assessed if a.level in ALERT_LEVELS]
+    window = now - timedelta(days=rules.trend_days)
+    trending = [
+        (r, a)
+        for r, a in assessed
+        if a.level in TREND_LEVELS
+        and rules.trend(r.kind, [*directory.recent_levels(patient.id, r.kind, window), (now, a.level)], now)
+    ]
+    if urgent or trending:
+        flagged = urgent or trending
+        effects.append(fx.RaiseAlert(
+            patient_id=patient.id,
+            reason=",".join(a.rule or a.level for _, a in flagged) + ("" if urgent else ",trend"),
+            summary=" ".join(format_reading(r) for r, _ in flagged),
+            urgent=bool(urgent),
+        ))
+
+    items = [(a.level, msg("reading.item", reading=format_reading(r), level=level_message(a.level, a.target)))
+             for r, a in assessed]
+    extra = [msg("reading.also_not_understood", tokens=problem_tokens(problems))] if problems else []
+    return _replies(patient, staff, items) + extra, effects
+
+
+def _replies(patient: PatientView, staff: StaffView | None, items: list[tuple[str, Message]]) -> list[Message]:
+    """The sender's replies: the danger first (with what to do), then what was saved."""
+    who = {"patient_id": patient.short_id, "name": patient.display_name} if staff else {}
+    danger = [item for level, item in items if level in ALERT_LEVELS]
+    rest = [item for level, item in items if level not in ALERT_LEVELS]
+    if patient.discreet and not staff:
+        # Nothing that names a condition before the PIN; safety advice still goes out.
+        return [msg("reading.urgent_discreet" if danger else "reading.saved_discreet")]
+    if danger:
+        first = msg("chw.urgent" if staff else "reading.urgent", danger=danger[0], **who)
+        rest = danger[1:] + rest
+        return [first] + [msg("reading.more", readings=chunk) for chunk in _chunks(rest) if chunk]
+    key = "chw.saved" if staff else "reading.saved"
+    chunks = _chunks(rest)
+    return [msg(key, readings=chunks[0], **who)] + [msg("reading.more", readings=c) for c in chunks[1:]]
+
+
+def undo(ctx: Context) -> tuple[list[Message], list]:
+    """Remove the last readings this phone sent, if within the undo window."""
+    minutes = ctx.config.undo_minutes
+    last = ctx.directory.last_submission(ctx.sender, ctx.now - timedelta(minutes=minutes))
+    if last is None:
+        return [msg("undo.nothing", minutes=minutes)], []
+    patient = ctx.person(last.patient_id) or ctx.directory.patient(last.patient_id)
+    if ctx.staff is None and patient.discreet:
+        reply = msg("undo.done_discreet")
+    elif ctx.staff is not None:
+        reply = msg("undo.done_for", patient_id=patient.short_id, readings=last.echo)
+    else:
+        reply = msg("undo.done", readings=last.echo)
+    return [reply], [fx.UndoSubmission(last.id)]

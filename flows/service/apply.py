@@ -1,0 +1,220 @@
+"""Applying a step's effects through storage, inside the request's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from flows import effects as fx
+from flows.engine import Message, msg
+from flows.patient_flows import short_name
+from flows.phones import default_time_zone
+from storage import Store
+from storage.pins import hash_pin
+from storage.store import iso
+
+if TYPE_CHECKING:
+    from flows.service import ConversationService
+
+
+@dataclass
+class EffectApplier:
+    """Applies one step's effects; remembers what later effects refer to (the
+    submission an alert is about)."""
+
+    service: ConversationService
+    store: Store
+    sender: str
+    phone_index: bytes
+    actor: str
+    now: datetime
+    submission_id: int | None = None
+    queued: list[int] = field(default_factory=list)
+
+    @property
+    def config(self):
+        return self.service.config
+
+    def record(self, action: str, subject: str = "", detail: str = "", actor: str | None = None) -> None:
+        self.store.audit.record(actor or self.actor, action, subject, detail)
+
+    def apply(self, effect) -> None:
+        handler = getattr(self, f"_{type(effect).__name__}", None)
+        if handler is None:
+            raise TypeError(f"no handler for effect {type(effect).__name__}")
+        handler(effect)
+
+    # -- patients, consent, PIN -------------------------------------------------------
+
+    def _RegisterPatient(self, effect: fx.RegisterPatient) -> None:
+        store = self.store
+        patient = store.patients.add(
+            ids=(effect.patient_id, effect.short_id), name=effect.name, phone=self.sender,
+            time_zone=default_time_zone(self.sender, self.config.time_zone), birth_year=effect.birth_year,
+            language=effect.language, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
+            consent_at=iso(self.now), consent_version=effect.consent_version,
+        )
+        self.record("patient.register", f"patient:{patient.short_id}", f"consent={effect.consent_version}",
+                    actor=f"patient:{patient.short_id}")
+
+    def _EnrolPatient(self, effect: fx.EnrolPatient) -> None:
+        zone = default_time_zone(effect.phone, self.config.time_zone) if effect.phone else self.config.time_zone
+        self.store.patients.add(
+            ids=(effect.patient_id, effect.short_id), name=effect.name, phone=effect.phone, time_zone=zone,
+            birth_year=effect.birth_year, sex=effect.sex, language=self.config.default_language,
+            chw_id=effect.chw_id or None,
+        )
+        self.record("patient.enrol", f"patient:{effect.short_id}", "by=sms")
+
+    def _RecordConsent(self, effect: fx.RecordConsent) -> None:
+        short = self.store.patients.update(effect.patient_id, consent_at=iso(self.now),
+                                           consent_version=effect.consent_version, consent_declined_at=None).short_id
+        self.record("consent.given", f"patient:{short}", f"version={effect.consent_version}")
+
+    def _DeclineConsent(self, effect: fx.DeclineConsent) -> None:
+        short = self.store.patients.update(effect.patient_id, consent_declined_at=iso(self.now)).short_id
+        self.record("consent.declined", f"patient:{short}")
+
+    def _SetPin(self, effect: fx.SetPin) -> None:
+        store = self.store
+        short = store.patients.update(
+            effect.patient_id, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
+            pin_failures=0, locked_until=None,
+        ).short_id
+        self.record("pin.set", f"patient:{short}")
+
+    def _PinFailed(self, effect: fx.PinFailed) -> None:
+        patients = self.store.patients
+        patient = patients.get(effect.patient_id)
+        if effect.lock_minutes:
+            until = iso(self.now + timedelta(minutes=effect.lock_minutes))
+            patients.update(patient.id, pin_failures=0, locked_until=until)
+            self.record("pin.locked", f"patient:{patient.short_id}",
+                        f"failures={patient.pin_failures + 1} minutes={effect.lock_minutes}")
+        else:
+            patients.update(patient.id, pin_failures=patient.pin_failures + 1)
+
+    def _PinPassed(self, effect: fx.PinPassed) -> None:
+        self.store.execute(
+            "UPDATE patients SET pin_failures = 0, locked_until = NULL WHERE id = ? AND pin_failures > 0",
+            (effect.patient_id,),
+        )
+
+    def _ResetPin(self, effect: fx.ResetPin) -> None:
+        short = self.store.patients.update(effect.patient_id, pin_hash=None, pin_failures=0,
+                                           locked_until=None).short_id
+        self.record("pin.reset", f"patient:{short}", actor=f"staff:{effect.by_staff_id}")
+
+    def _SetLanguage(self, effect: fx.SetLanguage) -> None:
+        self.store.patients.update(effect.patient_id, language=effect.language)
+
+    def _SetDiscreet(self, effect: fx.SetDiscreet) -> None:
+        short = self.store.patients.update(effect.patient_id, discreet=int(effect.discreet)).short_id
+        self.record("discreet.on" if effect.discreet else "discreet.off", f"patient:{short}")
+
+    def _OptOut(self, effect: fx.OptOut) -> None:
+        self.store.contacts.set_opt_out(self.phone_index, True)
+        self.record("contact.opt_out", "contact")
+
+    def _OptIn(self, effect: fx.OptIn) -> None:
+        self.store.contacts.set_opt_out(self.phone_index, False)
+        self.record("contact.opt_in", "contact")
+
+    def _Audit(self, effect: fx.Audit) -> None:
+        self.record(effect.action, effect.subject, effect.detail)
+
+    # -- readings and alerts ------------------------------------------------------------
+
+    def _SaveReadings(self, effect: fx.SaveReadings) -> None:
+        store = self.store
+        self.submission_id = store.new_id()
+        for reading in effect.readings:
+            store.readings.add(
+                patient_id=effect.patient_id, submission_id=self.submission_id, kind=reading.kind,
+                measured=reading.values, level=reading.level, sender_index=self.phone_index,
+                submitted_by=effect.submitted_by, taken_at=iso(self.now),
+            )
+        if effect.submitted_by.startswith("staff:"):
+            short = store.patients.get(effect.patient_id).short_id
+            self.record("readings.relay", f"patient:{short}", f"count={len(effect.readings)}")
+
+    def _RaiseAlert(self, effect: fx.RaiseAlert) -> None:
+        store = self.store
+        ref = store.next_ref("alert", "A")
+        patient = store.patients.get(effect.patient_id)
+        store.alerts.raise_alert(ref=ref, patient_id=patient.id, reason=f"{effect.reason} {effect.summary}",
+                                 submission_id=self.submission_id)
+        via = "sms" if self.actor.startswith("patient") or self.actor == "sender" else "chw"
+        key = "alert.clinician" if effect.urgent else "alert.trend_clinician"
+        self._notify_staff("clinician", msg(key, ref=ref, name=short_name(patient.name), patient_id=patient.short_id,
+                                            summary=effect.summary, time=self._local(patient.time_zone)), "alert")
+        self.record("alert.raised", f"patient:{patient.short_id}", f"ref={ref} urgent={effect.urgent} via={via}")
+
+    def _UndoSubmission(self, effect: fx.UndoSubmission) -> None:
+        store = self.store
+        for alert in store.alerts.for_submission(effect.submission_id):
+            if alert.status == "open":
+                store.alerts.set_status(alert.id, "withdrawn")
+                self._notify_staff("clinician", msg("alert.withdrawn", ref=alert.ref), "alert")
+        removed = store.readings.delete_submission(effect.submission_id)
+        self.record("readings.undo", "submission", f"removed={removed}")
+
+    def _AcknowledgeAlert(self, effect: fx.AcknowledgeAlert) -> None:
+        alert = self.store.alerts.by_ref(effect.ref)
+        self.store.alerts.set_status(alert.id, "acknowledged", effect.staff_id)
+        self.record("alert.acknowledged", f"alert:{alert.ref}")
+
+    # -- refills and consults -------------------------------------------------------------
+
+    def _RequestRefill(self, effect: fx.RequestRefill) -> None:
+        self.store.refills.request(ref=effect.ref, patient_id=effect.patient_id, medication_id=effect.medication_id)
+        self.record("refill.requested", f"refill:{effect.ref}")
+
+    def _AnswerRefill(self, effect: fx.AnswerRefill) -> None:
+        refill = self.store.refills.by_ref(effect.ref)
+        status = "ready" if effect.ready else "refused"
+        self.store.refills.answer(refill.id, status=status, answer=effect.note or None, staff_id=effect.staff_id)
+        self.record("refill.answered", f"refill:{effect.ref}", f"status={status}")
+
+    def _OpenConsult(self, effect: fx.OpenConsult) -> None:
+        self.store.consults.open_consult(ref=effect.ref, patient_id=effect.patient_id, summary=effect.summary)
+        self.record("consult.opened", f"consult:{effect.ref}")
+
+    def _CloseConsult(self, effect: fx.CloseConsult) -> None:
+        consult = self.store.consults.by_ref(effect.ref)
+        self.store.consults.close(consult.id)
+        self.record("consult.closed", f"consult:{effect.ref}")
+
+    # -- messages to others ----------------------------------------------------------------
+
+    def _NotifyStaff(self, effect: fx.NotifyStaff) -> None:
+        self._notify_staff(effect.role, effect.message, effect.purpose)
+
+    def _notify_staff(self, role: str, message: Message, purpose: str) -> None:
+        text = self.service.render(self.config.default_language, message)
+        for user in self.store.rota.on_call(role, iso(self.now)):
+            self.queued.append(self.store.outbox.enqueue(user.phone, text, purpose).id)
+
+    def _NotifyPatient(self, effect: fx.NotifyPatient) -> None:
+        store = self.store
+        patient = store.patients.get(effect.patient_id)
+        if effect.held is not None:
+            store.held.hold(patient.id, self.service.render(patient.language, effect.held))
+        text = self.service.render(patient.language, effect.message)
+        if patient.phone:
+            self.queued.append(store.outbox.enqueue(patient.phone, text, effect.purpose).id)
+        elif patient.chw_id:
+            # No phone of their own: their CHW carries the message.
+            chw = store.staff.get(patient.chw_id)
+            relay = self.service.render(self.config.default_language,
+                                        msg("relay.for_patient", patient_id=patient.short_id, text=text))
+            self.queued.append(store.outbox.enqueue(chw.phone, relay, effect.purpose).id)
+
+    def _MarkHeldRead(self, effect: fx.MarkHeldRead) -> None:
+        self.store.held.mark_read(list(effect.message_ids))
+
+    def _local(self, zone: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        return self.now.astimezone(ZoneInfo(zone)).strftime("%H:%M")

@@ -1,0 +1,127 @@
+"""The flows' read port (Directory), implemented over storage."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flows.context import FlowConfig, PatientView, RequestView, Submission
+from flows.patient_flows import short_name
+from flows.readings import KINDS, Reading, format_reading
+from storage import Store, short_ids
+from storage.patients import Patient
+from storage.pins import verify_pin
+from storage.store import iso
+
+
+def patient_view(patient: Patient) -> PatientView:
+    return PatientView(
+        id=patient.id,
+        short_id=patient.short_id,
+        display_name=short_name(patient.name),
+        language=patient.language,
+        has_pin=bool(patient.pin_hash),
+        consented=bool(patient.consent_at),
+        locked_until=datetime.fromisoformat(patient.locked_until) if patient.locked_until else None,
+        pin_failures=patient.pin_failures,
+        chw_id=patient.chw_id,
+        discreet=patient.discreet,
+        time_zone=patient.time_zone,
+    )
+
+
+class StoreDirectory:
+    """The flows' read port, over storage (inside the request's transaction)."""
+
+    def __init__(self, store: Store, config: FlowConfig | None = None):
+        self.store = store
+        self.config = config or FlowConfig()
+
+    def check_pin(self, patient_id: int, pin: str) -> bool:
+        return verify_pin(self.store.keys.pin_key, pin, self.store.patients.get(patient_id).pin_hash)
+
+    def new_patient_ids(self) -> tuple[int, str]:
+        return self.store.patients.new_ids()
+
+    def medicines(self, patient_id: int) -> list[str]:
+        return [m.label for m in self.store.medications.for_patient(patient_id)]
+
+    def medications(self, patient_id: int) -> list[tuple[int, str]]:
+        return [(m.id, m.label) for m in self.store.medications.for_patient(patient_id)]
+
+    def patient_by_short_id(self, short_id: str) -> PatientView | None:
+        patient = self.store.patients.by_short_id(short_id)
+        return patient_view(patient) if patient else None
+
+    def patient(self, patient_id: int) -> PatientView:
+        return patient_view(self.store.patients.get(patient_id))
+
+    def profile(self, patient_id: int) -> tuple[str | None, int | None]:
+        patient = self.store.patients.get(patient_id)
+        return patient.sex, patient.birth_year
+
+    def short_id_valid(self, short_id: str) -> bool:
+        return short_ids.is_valid(short_id)
+
+    def allocate_ref(self, name: str, prefix: str) -> str:
+        return self.store.next_ref(name, prefix)
+
+    def duplicate_since(self, patient_id: int, kind: str, values: dict, since: datetime) -> datetime | None:
+        when = self.store.readings.duplicate_since(patient_id, kind, values, iso(since))
+        return datetime.fromisoformat(when) if when else None
+
+    def recent_levels(self, patient_id: int, kind: str, since: datetime) -> list[tuple[datetime, str]]:
+        return [
+            (datetime.fromisoformat(r.taken_at), r.level)
+            for r in self.store.readings.for_patient(patient_id, iso(since))
+            if r.kind == kind
+        ]
+
+    def last_submission(self, sender: str, since: datetime) -> Submission | None:
+        found = self.store.readings.last_submission_from(self.store.phone_index(sender), iso(since))
+        if found is None:
+            return None
+        submission_id, patient_id = found
+        order = list(KINDS)
+        readings = sorted(self.store.readings.in_submission(submission_id), key=lambda r: order.index(r.kind))
+        echo = " ".join(format_reading(Reading(r.kind, r.measured)) for r in readings)
+        return Submission(submission_id, patient_id, echo)
+
+    def request(self, kind: str, ref: str) -> RequestView | None:
+        store = self.store
+        if kind == "refill":
+            refill = store.refills.by_ref(ref)
+            if refill is None:
+                return None
+            return RequestView(refill.ref, refill.patient_id, refill.status,
+                               store.medications.get(refill.medication_id).label)
+        if kind == "consult":
+            consult = store.consults.by_ref(ref)
+            return RequestView(consult.ref, consult.patient_id, consult.status) if consult else None
+        alert = store.alerts.by_ref(ref)
+        return RequestView(alert.ref, alert.patient_id, alert.status) if alert else None
+
+    def chw_tasks(self, chw_id: int, now: datetime) -> list[tuple[str, str]]:
+        store = self.store
+        panel = store.patients.for_chw(chw_id)
+        ids = [p.id for p in panel]
+        alerts = store.alerts.open_for(ids)
+        last = store.readings.last_taken(ids)
+        due_before = iso(now - timedelta(days=self.config.reading_due_days))
+        tasks: list[tuple[str, str]] = []
+        for patient in panel:
+            if patient.id in alerts:
+                tasks.append((patient.short_id, f"alert {alerts[patient.id][0].ref}"))
+        # Then who has gone longest without a reading, never-measured first.
+        overdue = sorted(
+            (last.get(p.id) or "", p.short_id) for p in panel
+            if p.id not in alerts and (last.get(p.id) or "") < due_before
+        )
+        for taken, short_id in overdue:
+            if not taken:
+                tasks.append((short_id, "no reading yet"))
+            else:
+                tasks.append((short_id, f"last reading {(now - datetime.fromisoformat(taken)).days}d ago"))
+        return tasks
+
+    def held_messages(self, patient_id: int) -> list[tuple[int, str]]:
+        return self.store.held.unread(patient_id)

@@ -1,0 +1,183 @@
+"""Readings, alerts, and the short references people type back ("A12")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+
+def next_ref(store: Store, name: str, prefix: str) -> str:
+    """The next short reference for `name` ("alert" -> "A12"), inside the caller's
+    write transaction so two requests never get the same one."""
+    with store.write():
+        store.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        value = store.one("SELECT value FROM counters WHERE name = ?", (name,))[0]
+    return f"{prefix}{value}"
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    id: int
+    patient_id: int
+    submission_id: int
+    kind: str
+    measured: dict[str, Any]
+    level: str
+    submitted_by: str
+    taken_at: str
+
+
+_READING_COLUMNS = "id, patient_id, submission_id, kind, measured, level, submitted_by, taken_at"
+
+
+class ReadingRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _reading(self, row) -> StoredReading:
+        open_ = self.store.open
+        return StoredReading(
+            row[0], row[1], row[2], open_("readings", "kind", row[0], row[3]),
+            open_("readings", "measured", row[0], row[4]), open_("readings", "level", row[0], row[5]),
+            row[6], row[7],
+        )
+
+    def dedupe_index(self, patient_id: int, kind: str, measured: dict[str, Any]) -> bytes:
+        canonical = ",".join(f"{k}={measured[k]}" for k in sorted(measured))
+        return self.store.cipher.blind_index("reading", f"{patient_id}|{kind}|{canonical}")
+
+    def add(self, *, patient_id: int, submission_id: int, kind: str, measured: dict[str, Any], level: str,
+            sender_index: bytes, submitted_by: str, taken_at: str) -> int:
+        store = self.store
+        row_id = store.new_id()
+        store.execute(
+            "INSERT INTO readings (id, patient_id, submission_id, kind, measured, level, dedupe_index, sender_index, "
+            "submitted_by, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row_id, patient_id, submission_id, store.seal("readings", "kind", row_id, kind),
+                store.seal("readings", "measured", row_id, measured), store.seal("readings", "level", row_id, level),
+                self.dedupe_index(patient_id, kind, measured), sender_index, submitted_by, taken_at,
+            ),
+        )
+        return row_id
+
+    def duplicate_since(self, patient_id: int, kind: str, measured: dict[str, Any], since: str) -> str | None:
+        """When the same reading was already stored after `since`, its time."""
+        row = self.store.one(
+            "SELECT taken_at FROM readings WHERE dedupe_index = ? AND taken_at >= ? ORDER BY taken_at DESC LIMIT 1",
+            (self.dedupe_index(patient_id, kind, measured), since),
+        )
+        return row[0] if row else None
+
+    def for_patient(self, patient_id: int, since: str = "") -> list[StoredReading]:
+        rows = self.store.execute(
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE patient_id = ? AND taken_at >= ? "  # noqa: S608
+            "ORDER BY taken_at, id", (patient_id, since),
+        ).fetchall()
+        return [self._reading(r) for r in rows]
+
+    def last_submission_from(self, sender_index: bytes, since: str) -> tuple[int, int] | None:
+        """(submission id, patient id) of the newest submission this phone sent after `since`."""
+        row = self.store.one(
+            "SELECT submission_id, patient_id FROM readings WHERE sender_index = ? AND taken_at >= ? "
+            "ORDER BY taken_at DESC, rowid DESC LIMIT 1", (sender_index, since),
+        )
+        return (row[0], row[1]) if row else None
+
+    def in_submission(self, submission_id: int) -> list[StoredReading]:
+        rows = self.store.execute(
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE submission_id = ? ORDER BY id",  # noqa: S608
+            (submission_id,),
+        ).fetchall()
+        return [self._reading(r) for r in rows]
+
+    def delete_submission(self, submission_id: int) -> int:
+        return self.store.execute("DELETE FROM readings WHERE submission_id = ?", (submission_id,)).rowcount
+
+    def last_taken(self, patient_ids: list[int]) -> dict[int, str]:
+        if not patient_ids:
+            return {}
+        marks = ", ".join("?" for _ in patient_ids)
+        rows = self.store.execute(
+            f"SELECT patient_id, max(taken_at) FROM readings WHERE patient_id IN ({marks}) GROUP BY patient_id",  # noqa: S608
+            patient_ids,
+        ).fetchall()
+        return dict(rows)
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    ref: str
+    patient_id: int
+    submission_id: int | None
+    reason: str
+    status: str
+    handled_by: int | None
+    created_at: str
+
+
+_ALERT_COLUMNS = "id, ref, patient_id, submission_id, reason, status, handled_by, created_at"
+
+
+class AlertRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _alert(self, row) -> Alert:
+        row = list(row)
+        row[4] = self.store.open("alerts", "reason", row[0], row[4])
+        return Alert(*row)
+
+    def raise_alert(self, *, ref: str, patient_id: int, reason: str, submission_id: int | None) -> Alert:
+        store = self.store
+        row_id, now = store.new_id(), store.now_iso()
+        store.execute(
+            "INSERT INTO alerts (id, ref, patient_id, submission_id, reason, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+            (row_id, ref, patient_id, submission_id, store.seal("alerts", "reason", row_id, reason), now, now),
+        )
+        return self.by_ref(ref)
+
+    def by_ref(self, ref: str) -> Alert | None:
+        row = self.store.one(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE ref = ?", (ref.upper(),))  # noqa: S608
+        return self._alert(row) if row else None
+
+    def for_submission(self, submission_id: int) -> list[Alert]:
+        rows = self.store.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE submission_id = ?", (submission_id,)  # noqa: S608
+        ).fetchall()
+        return [self._alert(r) for r in rows]
+
+    def open_for(self, patient_ids: list[int]) -> dict[int, list[Alert]]:
+        if not patient_ids:
+            return {}
+        marks = ", ".join("?" for _ in patient_ids)
+        rows = self.store.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE status = 'open' AND patient_id IN ({marks}) "  # noqa: S608
+            "ORDER BY created_at", patient_ids,
+        ).fetchall()
+        found: dict[int, list[Alert]] = {}
+        for row in rows:
+            alert = self._alert(row)
+            found.setdefault(alert.patient_id, []).append(alert)
+        return found
+
+    def set_status(self, alert_id: int, status: str, handled_by: int | None = None) -> None:
+        self.store.execute(
+            "UPDATE alerts SET status = ?, handled_by = coalesce(?, handled_by), updated_at = ? WHERE id = ?",
+            (status, handled_by, self.store.now_iso(), alert_id),
+        )
+
+    def list(self, status: str | None = None) -> list[Alert]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self.store.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY created_at", params  # noqa: S608
+        ).fetchall()
+        return [self._alert(r) for r in rows]

@@ -1,0 +1,149 @@
+"""Requests that wait for a person: medicine refills (for the pharmacist), nurse
+consultations (for the clinician), and messages held until a discreet patient's PIN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+
+@dataclass(frozen=True)
+class Refill:
+    id: int
+    ref: str
+    patient_id: int
+    medication_id: int
+    status: str
+    answer: str | None
+    answered_by: int | None
+    flagged_at: str | None
+    created_at: str
+
+
+_REFILL_COLUMNS = "id, ref, patient_id, medication_id, status, answer, answered_by, flagged_at, created_at"
+
+
+class RefillRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _refill(self, row) -> Refill:
+        row = list(row)
+        row[5] = self.store.open("refills", "answer", row[0], row[5])
+        return Refill(*row)
+
+    def request(self, *, ref: str, patient_id: int, medication_id: int) -> Refill:
+        store = self.store
+        row_id, now = store.new_id(), store.now_iso()
+        store.execute(
+            "INSERT INTO refills (id, ref, patient_id, medication_id, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'requested', ?, ?)", (row_id, ref, patient_id, medication_id, now, now),
+        )
+        return self.by_ref(ref)
+
+    def by_ref(self, ref: str) -> Refill | None:
+        row = self.store.one(f"SELECT {_REFILL_COLUMNS} FROM refills WHERE ref = ?", (ref.upper(),))  # noqa: S608
+        return self._refill(row) if row else None
+
+    def answer(self, refill_id: int, *, status: str, answer: str | None, staff_id: int) -> None:
+        self.store.execute(
+            "UPDATE refills SET status = ?, answer = ?, answered_by = ?, updated_at = ? WHERE id = ?",
+            (status, self.store.seal("refills", "answer", refill_id, answer), staff_id, self.store.now_iso(),
+             refill_id),
+        )
+
+    def waiting_since(self, before: str) -> list[Refill]:
+        """Requests still unanswered that were made before `before` and not yet flagged."""
+        rows = self.store.execute(
+            f"SELECT {_REFILL_COLUMNS} FROM refills WHERE status = 'requested' AND created_at < ? "  # noqa: S608
+            "AND flagged_at IS NULL ORDER BY created_at", (before,),
+        ).fetchall()
+        return [self._refill(r) for r in rows]
+
+    def flag(self, refill_id: int) -> None:
+        self.store.execute("UPDATE refills SET flagged_at = ? WHERE id = ?", (self.store.now_iso(), refill_id))
+
+    def list(self, status: str | None = None) -> list[Refill]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self.store.execute(
+            f"SELECT {_REFILL_COLUMNS} FROM refills {where} ORDER BY created_at", params  # noqa: S608
+        ).fetchall()
+        return [self._refill(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Consult:
+    id: int
+    ref: str
+    patient_id: int
+    summary: dict[str, Any]
+    status: str
+    created_at: str
+
+
+_CONSULT_COLUMNS = "id, ref, patient_id, summary, status, created_at"
+
+
+class ConsultRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _consult(self, row) -> Consult:
+        row = list(row)
+        row[3] = self.store.open("consults", "summary", row[0], row[3])
+        return Consult(*row)
+
+    def open_consult(self, *, ref: str, patient_id: int, summary: dict[str, Any]) -> Consult:
+        store = self.store
+        row_id, now = store.new_id(), store.now_iso()
+        store.execute(
+            "INSERT INTO consults (id, ref, patient_id, summary, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'open', ?, ?)",
+            (row_id, ref, patient_id, store.seal("consults", "summary", row_id, summary), now, now),
+        )
+        return self.by_ref(ref)
+
+    def by_ref(self, ref: str) -> Consult | None:
+        row = self.store.one(f"SELECT {_CONSULT_COLUMNS} FROM consults WHERE ref = ?", (ref.upper(),))  # noqa: S608
+        return self._consult(row) if row else None
+
+    def close(self, consult_id: int) -> None:
+        self.store.execute("UPDATE consults SET status = 'closed', updated_at = ? WHERE id = ?",
+                           (self.store.now_iso(), consult_id))
+
+    def list(self, status: str | None = None) -> list[Consult]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self.store.execute(
+            f"SELECT {_CONSULT_COLUMNS} FROM consults {where} ORDER BY created_at", params  # noqa: S608
+        ).fetchall()
+        return [self._consult(r) for r in rows]
+
+
+class HeldMessages:
+    """Messages kept for a discreet patient until they enter their PIN."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def hold(self, patient_id: int, body: str) -> None:
+        store = self.store
+        row_id = store.new_id()
+        store.execute(
+            "INSERT INTO held_messages (id, patient_id, body, created_at) VALUES (?, ?, ?, ?)",
+            (row_id, patient_id, store.seal("held_messages", "body", row_id, body), store.now_iso()),
+        )
+
+    def unread(self, patient_id: int) -> list[tuple[int, str]]:
+        rows = self.store.execute(
+            "SELECT id, body FROM held_messages WHERE patient_id = ? AND read_at IS NULL ORDER BY created_at, id",
+            (patient_id,),
+        ).fetchall()
+        return [(r[0], self.store.open("held_messages", "body", r[0], r[1])) for r in rows]
+
+    def mark_read(self, message_ids: list[int]) -> None:
+        now = self.store.now_iso()
+        for message_id in message_ids:
+            self.store.execute("UPDATE held_messages SET read_at = ? WHERE id = ?", (now, message_id))
