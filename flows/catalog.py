@@ -20,6 +20,7 @@ from typing import Any
 from babel.messages.pofile import read_po
 
 from flows.engine import Message
+from flows.segments import GSM_7, encoding, fits_one_segment, fold_to_gsm
 
 CATALOG_DIR = Path(__file__).parent / "catalogs"
 LANGUAGES = ("en", "sw", "fr", "es")
@@ -66,6 +67,10 @@ PLACEHOLDERS: dict[str, str] = {
     "text": "Nurse (C12): " + "x" * 130,
 }
 LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
+
+
+def _gsm_only(value: str) -> str:
+    return "".join(ch if encoding(ch) == GSM_7 else "?" for ch in fold_to_gsm(value))
 
 
 def _clip(value: str, limit: int | None) -> str:
@@ -126,9 +131,12 @@ class Catalog:
             # A translator's typo in a placeholder must not silence the message.
             text = self.text(FALLBACK, key).format(**values)
         if channel == "sms":
-            from flows.segments import fold_to_gsm
-
             text = fold_to_gsm(text)
+            if not fits_one_segment(text):
+                # Something the sender typed (a name, an ID) has a letter GSM-7 lacks,
+                # which would make this SMS cost 2-3x: replace those letters instead.
+                gsm_values = {k: _gsm_only(v) for k, v in values.items()}
+                text = fold_to_gsm(template.format(**gsm_values))
         return text
 
     def _value(self, language: str, name: str, value: Any, channel: str) -> str:

@@ -82,6 +82,9 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         return Outcome(session, [], [])
     if word == "start":
         return Outcome(session, [msg("optin.done")], [fx.OptIn()])
+    if ctx.staff is not None:
+        # Staff have commands, not the patient menu: HELP, MENU or LANG list them.
+        return staff_commands.respond(session, text, ctx)
     if word == "help":
         return Outcome(session, [msg("help")])
     if word == "menu":
@@ -91,8 +94,6 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     if word == "lang":
         return runner.enter("language", session, ctx)
 
-    if ctx.staff is not None:
-        return staff_commands.respond(session, text, ctx)
     if staff_commands.looks_like_staff_command(text):
         return staff_commands.refuse(session, text, ctx)
     if word == "undo":

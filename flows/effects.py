@@ -20,6 +20,7 @@ class RegisterPatient:
     pin: str
     language: str
     consent_version: str
+    consent_at: str  # when they said YES (ISO)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ def _ascii_digit(ch: str) -> str:
 def _visible(ch: str) -> bool:
     # Control and format characters (NUL, escape, bidi marks...) mean nothing in a
     # text message, and some cannot even be written into the TwiML reply.
-    return ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    # Noncharacters and unassigned code points (U+FFFE, U+FFFF...) are not allowed in
+    # XML at all, so they could never be echoed back in a reply.
+    return ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Cn")
 
 
 def normalise(text: str) -> str:

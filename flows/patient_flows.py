@@ -13,6 +13,7 @@ from flows.context import Context
 from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
 from flows.runner import Action, Registry, answered
+from flows.segments import GSM_7, encoding, fold_to_gsm
 
 registry = Registry()
 
@@ -44,9 +45,14 @@ def short_name(name: str) -> str:
 
 def parse_name(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
     try:
-        return clean_name(text)
+        name = clean_name(text)
     except EnrolmentError:
         raise Invalid("join.name.hint") from None
+    # Every SMS that greets the patient carries the name: one letter GSM-7 cannot
+    # carry would make each of them cost two or three SMS.
+    if encoding(fold_to_gsm(name)) != GSM_7:
+        raise Invalid("join.name.hint")
+    return name
 
 
 def parse_birth_year(text: str, ctx: Context, data: Mapping[str, Any]) -> int:
@@ -83,7 +89,8 @@ def join_consent(choice: str, turn: Turn) -> Answer:
     if choice == "no":
         # Nothing is stored for a person who says no: the session is simply dropped.
         return Answer(say=(msg("join.declined"),), goto="@goodbye")
-    return Answer(goto="name")
+    # Consent is given now, with this text version; it is recorded with the patient.
+    return Answer(goto="name", data={"consent_at": turn.ctx.now.isoformat(timespec="seconds")})
 
 
 def join_confirm_pin(pin: str, turn: Turn) -> Answer:
@@ -98,6 +105,7 @@ def join_confirm_pin(pin: str, turn: Turn) -> Answer:
         pin=pin,
         language=turn.session.language,
         consent_version=turn.ctx.config.consent_version,
+        consent_at=turn.data.get("consent_at") or turn.ctx.now.isoformat(timespec="seconds"),
     )
     # Registered as soon as the PIN is confirmed; the language step only refines it.
     turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
@@ -105,7 +113,8 @@ def join_confirm_pin(pin: str, turn: Turn) -> Answer:
         goto="language",
         effects=(register,),
         data={"patient_id": patient_id, "short_id": short_id, "pin_digest": None},
-        session={"patient_id": patient_id},
+        # Registered: BACK must not lead into the questions again (a second patient).
+        session={"patient_id": patient_id, "trail": []},
     )
 
 

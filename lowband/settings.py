@@ -48,6 +48,12 @@ class Settings:
     rate_limit: int = 10
     # How long Twilio may keep trying to deliver an SMS before dropping it.
     sms_validity_seconds: int = 14400
+    # The clinic's own care thresholds, over the defaults in flows/care_rules.toml.
+    care_rules: Path | None = None
+    # May a CHW relay readings for patients outside their own panel?
+    chw_any_patient: bool = False
+    reading_due_days: int = 7
+    refill_wait_hours: int = 24
 
     @property
     def key_path(self) -> Path:
@@ -73,16 +79,20 @@ _ENV_NAMES = {
     "LOWBAND_SESSION_MINUTES": "session_minutes",
     "LOWBAND_RATE_LIMIT": "rate_limit",
     "LOWBAND_SMS_VALIDITY_SECONDS": "sms_validity_seconds",
+    "LOWBAND_CARE_RULES": "care_rules",
+    "LOWBAND_CHW_ANY_PATIENT": "chw_any_patient",
+    "LOWBAND_READING_DUE_DAYS": "reading_due_days",
+    "LOWBAND_REFILL_WAIT_HOURS": "refill_wait_hours",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
     "TWILIO_FROM": "twilio_from",
 }
 _TEXT_ONLY = {
     "twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url", "clinic_name",
-    "emergency_number", "language",
+    "emergency_number", "language", "care_rules",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
-                  "sms_validity_seconds": (1, 36000)}
+                  "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720)}
 LANGUAGES = ("en", "sw", "fr", "es")
 
 
@@ -149,8 +159,11 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         if transport not in TRANSPORTS:
             raise SettingsError(f"{label('transport')}={values['transport']!r}: use console or twilio")
         out["transport"] = transport
-    if "dev" in values:
-        out["dev"] = values["dev"] in (True, 1, "1", "true", "yes", "on")
+    for flag in ("dev", "chw_any_patient"):
+        if flag in values:
+            out[flag] = values[flag] in (True, 1, "1", "true", "yes", "on")
+    if values.get("care_rules"):
+        out["care_rules"] = Path(str(values["care_rules"]))
     for name, (low, high) in _WHOLE_NUMBERS.items():
         if name not in values:
             continue

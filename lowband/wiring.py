@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from flows.care_rules import CareRulesError, load_rules
 from flows.catalog import default_catalog
 from flows.context import FlowConfig
 from flows.loop_guard import LoopPolicy
 from flows.service import ConversationService
-from lowband.settings import Settings
+from lowband.settings import Settings, SettingsError
 from sms_gateway.transports import ConsoleTransport, Transport, TwilioTransport
 
 
@@ -18,11 +19,22 @@ def flow_config(settings: Settings) -> FlowConfig:
         default_language=settings.language,
         region=settings.region,
         time_zone=settings.time_zone,
+        chw_any_patient=settings.chw_any_patient,
+        reading_due_days=settings.reading_due_days,
     )
 
 
+def care_rules(settings: Settings):
+    try:
+        return load_rules(settings.care_rules)
+    except CareRulesError as error:
+        raise SettingsError(f"LOWBAND_CARE_RULES: {error}") from None
+
+
 def conversation_service(settings: Settings) -> ConversationService:
-    return ConversationService(default_catalog(), flow_config(settings), LoopPolicy(limit=settings.rate_limit))
+    return ConversationService(
+        default_catalog(), flow_config(settings), LoopPolicy(limit=settings.rate_limit), rules=care_rules(settings)
+    )
 
 
 def transport(settings: Settings, *, http_client=None) -> Transport:

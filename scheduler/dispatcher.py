@@ -12,6 +12,8 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from flows.service import ConversationService
+from scheduler.overdue import flag_waiting_refills
 from sms_gateway.sender import DrainReport, drain
 from sms_gateway.transports import Transport
 from storage import Store
@@ -20,8 +22,18 @@ log = logging.getLogger("lowband.scheduler")
 
 
 def dispatch_once(
-    store: Store, transport: Transport, *, now: datetime | None = None, status_callback: str | None = None
+    store: Store,
+    transport: Transport,
+    *,
+    now: datetime | None = None,
+    status_callback: str | None = None,
+    service: ConversationService | None = None,
+    refill_wait_hours: int = 24,
 ) -> DrainReport:
+    """One pass: flag requests waiting too long (their notes join the outbox), then
+    send what the outbox holds."""
+    if service is not None:
+        flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
     report = drain(store, transport, now=now, status_callback=status_callback)
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report)
@@ -34,12 +46,15 @@ def start(
     *,
     interval_seconds: float = 5.0,
     status_callback: str | None = None,
+    service: ConversationService | None = None,
+    refill_wait_hours: int = 24,
 ) -> BackgroundScheduler:
     """Start the background dispatcher; call `.shutdown()` to stop it."""
 
     def job() -> None:
         try:
-            dispatch_once(store_for_thread(), transport, status_callback=status_callback)
+            dispatch_once(store_for_thread(), transport, status_callback=status_callback, service=service,
+                          refill_wait_hours=refill_wait_hours)
         except Exception:  # keep the scheduler alive; the next run retries
             log.exception("dispatch failed")
 

@@ -9,6 +9,7 @@ Twilio API is down.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
@@ -25,10 +26,14 @@ log = logging.getLogger("lowband.sms")
 EMPTY = str(MessagingResponse())
 
 
+# Characters XML 1.0 cannot carry at all; TwiML with one of them would not parse.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def twiml(replies: list[str]) -> Response:
     response = MessagingResponse()
     for text in replies:
-        response.message(text)
+        response.message(_NOT_XML.sub("", text))
     return Response(str(response), mimetype="text/xml")
 
 

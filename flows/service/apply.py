@@ -53,7 +53,7 @@ class EffectApplier:
             ids=(effect.patient_id, effect.short_id), name=effect.name, phone=self.sender,
             time_zone=default_time_zone(self.sender, self.config.time_zone), birth_year=effect.birth_year,
             language=effect.language, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
-            consent_at=iso(self.now), consent_version=effect.consent_version,
+            consent_at=iso(datetime.fromisoformat(effect.consent_at)), consent_version=effect.consent_version,
         )
         self.record("patient.register", f"patient:{patient.short_id}", f"consent={effect.consent_version}",
                     actor=f"patient:{patient.short_id}")

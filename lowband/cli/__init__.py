@@ -11,6 +11,7 @@ import sys
 import click
 
 from lowband.cli.base import LowbandGroup
+from lowband.cli.care import alerts, consults, oncall, refills
 from lowband.cli.messaging import dispatch, outbox, simulate
 from lowband.cli.people import meds, patients, users
 from lowband.cli.security import audit, keys
@@ -29,8 +30,10 @@ def cli() -> None:
     """
 
 
-for command in (init, serve, simulate, patients, meds, users, outbox, dispatch, keys, backup, audit):
+for command in (init, serve, simulate, patients, meds, users, alerts, refills, consults, outbox, dispatch, keys,
+                backup, audit):
     cli.add_command(command)
+users.add_command(oncall)
 
 
 def main() -> None:

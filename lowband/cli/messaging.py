@@ -116,15 +116,17 @@ def outbox(status: str | None, as_json: bool) -> None:
 )
 def dispatch(once: bool, at: str | None, interval: float) -> None:
     """Send what is due from the outbox through the configured transport."""
-    from lowband.wiring import status_callback_url, transport
+    from lowband.wiring import conversation_service, status_callback_url, transport
     from scheduler.dispatcher import dispatch_once
 
     s = settings()
     moment = _parse_time(at)
     chosen = transport(s)
+    service = conversation_service(s)
     rt = runtime()
     while True:
-        report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s))
+        report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s),
+                               service=service, refill_wait_hours=s.refill_wait_hours)
         click.echo(f"Outbox: {report}.")
         if once:
             return

@@ -164,6 +164,52 @@ def _read_import(csv_file: Path, s: Settings, st: Store) -> list[tuple[NewPatien
     return pending
 
 
+@patients.command("set")
+@click.argument("patient_id")
+@click.option("--discreet/--no-discreet", default=None,
+              help="Discreet: no SMS names a condition or medicine until the patient's PIN.")
+@click.option("--language", help="en, sw, fr or es.")
+@click.option("--tz", "time_zone", help="IANA time zone, like Africa/Nairobi.")
+@click.option("--chw", "chw_phone", help="Phone of the CHW who visits this patient.")
+def patients_set(patient_id: str, discreet: bool | None, language: str | None, time_zone: str | None,
+                 chw_phone: str | None) -> None:
+    """Change a patient's settings."""
+    from flows.enrolment import clean_language, clean_time_zone
+
+    st = store()
+    patient = _find_patient(st, patient_id)
+    changes: dict = {}
+    if discreet is not None:
+        changes["discreet"] = int(discreet)
+    if language:
+        changes["language"] = clean_language(language)
+    if time_zone:
+        changes["time_zone"] = clean_time_zone(time_zone)
+    if chw_phone:
+        changes["chw_id"] = _chw_id(st, chw_phone)
+    if not changes:
+        raise click.ClickException("nothing to change; see `lowband patients set --help`")
+    with st.write():
+        st.patients.update(patient.id, **changes)
+        st.audit.record("cli", "patient.update", f"patient:{patient.short_id}", ",".join(sorted(changes)))
+    click.echo(f"Updated patient {patient.short_id}: {', '.join(sorted(changes))}.")
+
+
+@patients.command("reset-pin")
+@click.argument("patient_id")
+def patients_reset_pin(patient_id: str) -> None:
+    """Clear a forgotten or locked PIN.
+
+    The patient chooses a new one at their next text.
+    """
+    st = store()
+    patient = _find_patient(st, patient_id)
+    with st.write():
+        st.patients.update(patient.id, pin_hash=None, pin_failures=0, locked_until=None)
+        st.audit.record("cli", "pin.reset", f"patient:{patient.short_id}")
+    click.echo(f"PIN reset for patient {patient.short_id}. They will choose a new one at their next text.")
+
+
 @click.group()
 def meds() -> None:
     """Record a patient's medicines."""

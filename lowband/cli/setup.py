@@ -65,7 +65,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from waitress import serve as waitress_serve
 
     from lowband.app import create_app
-    from lowband.wiring import status_callback_url, transport
+    from lowband.wiring import conversation_service, status_callback_url, transport
     from scheduler import dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -73,7 +73,8 @@ def serve(host: str, port: int, workers: int) -> None:
     s = settings()
     app = create_app()
     background = dispatcher.start(
-        app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s)
+        app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s),
+        service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
     )
     click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     try:

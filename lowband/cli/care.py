@@ -1,0 +1,122 @@
+"""The clinic's view of care: who is on call, and the alerts, refills and consultations
+waiting for someone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from flows.enrolment import clean_phone
+from lowband.cli.base import emit, json_option, settings, store
+from storage.store import iso
+
+
+def _moment(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
+    return moment
+
+
+@click.group()
+def oncall() -> None:
+    """The on-call rota: who gets alerts (clinicians) and refills (pharmacists).
+
+    With no shift covering a moment, every clinician (or pharmacist) is on call.
+    """
+
+
+@oncall.command("add")
+@click.option("--phone", required=True, help="The staff user's phone.")
+@click.option("--from", "starts", required=True, help="Shift start, like 2026-11-22T08:00+03:00.")
+@click.option("--until", "ends", required=True, help="Shift end, like 2026-11-22T20:00+03:00.")
+def oncall_add(phone: str, starts: str, ends: str) -> None:
+    """Put a staff user on call for a shift."""
+    st = store()
+    user = st.staff.by_phone(clean_phone(phone, settings().region))
+    if user is None:
+        raise click.ClickException("no staff user with that phone; add one with `lowband users add`")
+    start, end = _moment(starts, "--from"), _moment(ends, "--until")
+    if end <= start:
+        raise click.ClickException("--until must be after --from")
+    with st.write():
+        shift = st.rota.add(user.id, iso(start), iso(end))
+        st.audit.record("cli", "oncall.add", f"staff:{user.id}", f"shift={shift.id}")
+    click.echo(f"{user.name} ({user.role}) is on call from {iso(start)} until {iso(end)}.")
+
+
+@oncall.command("list")
+@json_option
+def oncall_list(as_json: bool) -> None:
+    """Shifts now and to come."""
+    st = store()
+    names = {u.id: (u.name, u.role) for u in st.staff.all()}
+    rows = [
+        {"shift": s.id, "name": names.get(s.staff_id, ("?", "?"))[0], "role": names.get(s.staff_id, ("?", "?"))[1],
+         "from": s.starts_at, "until": s.ends_at}
+        for s in st.rota.shifts(st.now_iso())
+    ]
+    emit(rows, as_json, [("shift", "SHIFT"), ("name", "NAME"), ("role", "ROLE"), ("from", "FROM"),
+                         ("until", "UNTIL")], "No shifts: every clinician and pharmacist is on call.")
+
+
+@oncall.command("remove")
+@click.argument("shift", type=int)
+def oncall_remove(shift: int) -> None:
+    """Remove a shift (its number from `oncall list`)."""
+    st = store()
+    if not st.rota.remove(shift):
+        raise click.ClickException(f"no shift {shift}; see `lowband users oncall list`")
+    st.audit.record("cli", "oncall.remove", f"shift:{shift}")
+    click.echo(f"Shift {shift} removed.")
+
+
+def _patient_ids(st) -> dict[int, str]:
+    return {p.id: p.short_id for p in st.patients.all()}
+
+
+@click.command()
+@click.option("--status", type=click.Choice(["open", "acknowledged", "withdrawn"]), help="Only these.")
+@json_option
+def alerts(status: str | None, as_json: bool) -> None:
+    """Alerts raised by readings and triage."""
+    st = store()
+    ids = _patient_ids(st)
+    rows = [{"ref": a.ref, "patient": ids.get(a.patient_id), "status": a.status, "reason": a.reason,
+             "raised": a.created_at} for a in st.alerts.list(status)]
+    emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("raised", "RAISED"),
+                         ("reason", "REASON")], "No alerts.")
+
+
+@click.command()
+@click.option("--status", type=click.Choice(["requested", "ready", "refused"]), help="Only these.")
+@json_option
+def refills(status: str | None, as_json: bool) -> None:
+    """Medicine refill requests and their answers."""
+    st = store()
+    ids = _patient_ids(st)
+    rows = []
+    for r in st.refills.list(status):
+        medicine = st.medications.get(r.medication_id).label
+        rows.append({"ref": r.ref, "patient": ids.get(r.patient_id), "medicine": medicine, "status": r.status,
+                     "answer": r.answer, "asked": r.created_at, "flagged": r.flagged_at})
+    emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("medicine", "MEDICINE"), ("status", "STATUS"),
+                         ("asked", "ASKED"), ("flagged", "FLAGGED")], "No refill requests.")
+
+
+@click.command()
+@click.option("--status", type=click.Choice(["open", "closed"]), help="Only these.")
+@json_option
+def consults(status: str | None, as_json: bool) -> None:
+    """Questions to the nurse."""
+    st = store()
+    ids = _patient_ids(st)
+    rows = [{"ref": c.ref, "patient": ids.get(c.patient_id), "status": c.status,
+             "problem": c.summary.get("problem"), "days": c.summary.get("days"), "asked": c.created_at}
+            for c in st.consults.list(status)]
+    emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("problem", "PROBLEM"),
+                         ("days", "DAYS"), ("asked", "ASKED")], "No consultations.")
