@@ -21,6 +21,7 @@ from flows.compact import looks_like_compact, parse_compact
 from flows.context import Context, PatientView
 from flows.engine import Message, Outcome, Session, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name, clean_phone, clean_sex
+from flows.patient_flows import short_name
 
 MAY_RESET_ANY = {"chw_supervisor", "clinician", "admin"}
 MAY_ANSWER = {
@@ -130,7 +131,7 @@ def register(session: Session, words: list[str], ctx: Context) -> Outcome:
     patient_id, short_id = ctx.directory.new_patient_ids()
     chw_id = ctx.staff.id if ctx.staff.role == "chw" else None
     effect = fx.EnrolPatient(patient_id, short_id, name, sex, year, phone, chw_id or 0)
-    return Outcome(session, [msg("chw.registered", patient_id=short_id, name=_short(name))], [effect])
+    return Outcome(session, [msg("chw.registered", patient_id=short_id, name=short_name(name))], [effect])
 
 
 REG_FIELDS = {"phone", "birth_year", "sex", "name"}
@@ -139,11 +140,6 @@ REG_FIELDS = {"phone", "birth_year", "sex", "name"}
 def _looks_like_phone(token: str) -> bool:
     digits = sum(c.isdigit() for c in token)
     return token.startswith(("+", "0")) or digits >= 7
-
-
-def _short(name: str) -> str:
-    parts = name.split()
-    return parts[0] if len(parts) < 2 else f"{parts[0]} {parts[-1][0]}."
 
 
 def tasks(session: Session, ctx: Context) -> Outcome:

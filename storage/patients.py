@@ -45,14 +45,6 @@ class Patient:
     consent_declined_at: str | None
     discreet: bool
 
-    @property
-    def display_name(self) -> str:
-        """First name and initial ("Amina Z."): enough to tell family members apart."""
-        parts = self.name.split()
-        if len(parts) < 2:
-            return self.name
-        return f"{parts[0]} {parts[-1][0]}."
-
 
 class PatientRepository:
     def __init__(self, store: Store):
