@@ -64,7 +64,7 @@ PLACEHOLDERS: dict[str, str] = {
     "hours": "168",
     "limit": "130",
     "over": "999",
-    "text": "Nurse (C12): " + "x" * 130,
+    "text": "Nurse (C1234): " + "x" * 130,  # a held or relayed message: the longest advice
 }
 LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
 
@@ -140,13 +140,13 @@ class Catalog:
         return text
 
     def _value(self, language: str, name: str, value: Any, channel: str) -> str:
+        # Catalog text nested in catalog text is measured by the segment test in every
+        # language; only values from outside (names, typed text) are clipped.
         if isinstance(value, Message):
-            text = self.render(language, value, channel)
-        elif isinstance(value, Sequence) and not isinstance(value, str):
-            text = " ".join(self._value(language, name, v, channel) for v in value)
-        else:
-            text = str(value)
-        return _clip(text, LIMITS.get(name))
+            return self.render(language, value, channel)
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return " ".join(self._value(language, name, v, channel) for v in value)
+        return _clip(str(value), LIMITS.get(name))
 
 
 @lru_cache(maxsize=1)

@@ -33,11 +33,40 @@ def test_every_key_is_translated(language):
     assert not missing, f"{language}.po lacks {missing}"
 
 
+def longest(language: str, *candidates: Message) -> Message:
+    return max(candidates, key=lambda m: len(CATALOG.render(language, m)))
+
+
+def nested(language: str) -> dict[str, object]:
+    """Placeholders filled with other catalog messages, at their longest in `language`
+    (they are not clipped, so they must be measured in each language)."""
+    target = PLACEHOLDERS["target"]
+    level = longest(language, *(Message(f"level.{lv}", {"target": target}) for lv in ("normal", "high", "low")))
+    item = Message("reading.item", {"reading": PLACEHOLDERS["reading"], "level": level})
+    danger = Message("reading.item", {"reading": PLACEHOLDERS["reading"], "level": Message("level.urgent", {})})
+    hint = longest(
+        language,
+        Message("reading.right_form", {"example": PLACEHOLDERS["example"]}),
+        Message("reading.one_each", {"example": PLACEHOLDERS["example"]}),
+        Message("reading.glucose_unit", {"token": PLACEHOLDERS["token"]}),
+    )
+    problems = ("fever", "cough", "pain", "pregnancy", "wound", "other")
+    return {
+        "level": level,
+        "readings": [item, item],  # flows.care.READINGS_PER_REPLY
+        "danger": danger,
+        "hint": hint,
+        "problem": longest(language, *(Message(f"problem.{p}", {}) for p in problems)),
+        "more": Message("chw.tasks_more", {"count": PLACEHOLDERS["count"]}),
+    }
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("key", SENT_KEYS)
 def test_message_fits_one_segment(language, key):
     template = CATALOG.text(language, key)
-    params = {name: PLACEHOLDERS[name] for name in placeholders(template)}
+    realistic = nested(language)
+    params = {name: realistic.get(name, PLACEHOLDERS.get(name)) for name in placeholders(template)}
     text = CATALOG.render(language, Message(key, params))
     assert fits_one_segment(text), f"{language} {key}: {units(text)} {encoding(text)} units: {text!r}"
 
