@@ -68,11 +68,15 @@ def submit(
         (repeated if when else fresh).append((reading, when))
     problems = [p for p in problems if p.reason != NO_ID]
 
+    extra = [msg("reading.also_not_understood", tokens=problem_tokens(problems))] if problems else []
     if not fresh:
         if repeated:
+            # Stored once; the sender is told so (and still told what was not understood).
             first = min(when for _, when in repeated)
             echo = " ".join(format_reading(r) for r, _ in repeated)
-            return [msg("reading.repeat", readings=echo, time=local_time(first, patient.time_zone))], []
+            if patient.discreet and not staff:
+                return [msg("reading.repeat_discreet")] + extra, []
+            return [msg("reading.repeat", readings=echo, time=local_time(first, patient.time_zone))] + extra, []
         return [msg("reading.not_understood", tokens=problem_tokens(problems), hint=problem_hint(problems))], []
 
     assessed = [(reading, rules.assess(reading)) for reading, _ in fresh]
@@ -90,6 +94,10 @@ def submit(
         if a.level in TREND_LEVELS
         and rules.trend(r.kind, [*directory.recent_levels(patient.id, r.kind, window), (now, a.level)], now)
     ]
+    # One open alert is enough to get a clinician looking: a trend does not raise
+    # another while one is open (an urgent reading always does).
+    if trending and not urgent and directory.has_open_alert(patient.id):
+        trending = []
     if urgent or trending:
         flagged = urgent or trending
         effects.append(fx.RaiseAlert(
@@ -101,7 +109,6 @@ def submit(
 
     items = [(a.level, msg("reading.item", reading=format_reading(r), level=level_message(a.level, a.target)))
              for r, a in assessed]
-    extra = [msg("reading.also_not_understood", tokens=problem_tokens(problems))] if problems else []
     return _replies(patient, staff, items) + extra, effects
 
 

@@ -107,6 +107,8 @@ class Directory(Protocol):
 
     def held_messages(self, patient_id: int) -> list[tuple[int, str]]: ...
 
+    def has_open_alert(self, patient_id: int) -> bool: ...
+
 
 @dataclass(frozen=True)
 class FlowConfig:

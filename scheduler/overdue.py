@@ -20,7 +20,8 @@ def flag_waiting_refills(store: Store, service: ConversationService, now: dateti
                 service.config.default_language,
                 msg("refill.overdue", ref=refill.ref, patient_id=patient.short_id, hours=hours),
             )
-            for user in store.rota.on_call("clinician", iso(now)) + store.staff.all("admin"):
+            admins = [u for u in store.staff.all("admin") if u.active]
+            for user in store.rota.on_call("clinician", iso(now)) + admins:
                 store.outbox.enqueue(user.phone, text, "refill")
             store.refills.flag(refill.id)
             store.audit.record("system", "refill.flagged", f"refill:{refill.ref}", f"hours={hours}")

@@ -8,8 +8,8 @@ API through twilio's `http_client` seam.
 
 from __future__ import annotations
 
-import itertools
 import sys
+import uuid
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -48,12 +48,12 @@ class ConsoleTransport:
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
-        self._ids = itertools.count(1)
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
         stream = self.stream or sys.stdout
         print(f"[SMS to {mask(to)}] {body}", file=stream, flush=True)
-        return SendResult(f"console-{next(self._ids)}")
+        # Unique across processes and runs: the outbox keys delivery reports by it.
+        return SendResult(f"console-{uuid.uuid4().hex}")
 
 
 class TwilioTransport:

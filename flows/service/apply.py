@@ -147,8 +147,10 @@ class EffectApplier:
                                  submission_id=self.submission_id)
         via = "sms" if self.actor.startswith("patient") or self.actor == "sender" else "chw"
         key = "alert.clinician" if effect.urgent else "alert.trend_clinician"
+        rules = self.service.rules
         self._notify_staff("clinician", msg(key, ref=ref, name=short_name(patient.name), patient_id=patient.short_id,
-                                            summary=effect.summary, time=self._local(patient.time_zone)), "alert")
+                                            summary=effect.summary, time=self._local(patient.time_zone),
+                                            count=rules.trend_count, days=f"{rules.trend_days:g}"), "alert")
         self.record("alert.raised", f"patient:{patient.short_id}", f"ref={ref} urgent={effect.urgent} via={via}")
 
     def _UndoSubmission(self, effect: fx.UndoSubmission) -> None:

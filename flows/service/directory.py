@@ -125,3 +125,6 @@ class StoreDirectory:
 
     def held_messages(self, patient_id: int) -> list[tuple[int, str]]:
         return self.store.held.unread(patient_id)
+
+    def has_open_alert(self, patient_id: int) -> bool:
+        return bool(self.store.alerts.open_for([patient_id]))

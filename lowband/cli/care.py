@@ -16,9 +16,9 @@ def _moment(text: str, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
+        raise click.ClickException(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
     if moment.tzinfo is None:
-        raise click.BadParameter(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
+        raise click.ClickException(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
     return moment
 
 

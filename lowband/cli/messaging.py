@@ -23,9 +23,9 @@ def _parse_time(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter("use ISO form, like 2026-11-22T08:00:00+03:00") from None
+        raise click.ClickException("use ISO form, like 2026-11-22T08:00:00+03:00") from None
     if moment.tzinfo is None:
-        raise click.BadParameter("include the UTC offset, like 2026-11-22T08:00:00+03:00")
+        raise click.ClickException("include the UTC offset, like 2026-11-22T08:00:00+03:00")
     return moment
 
 

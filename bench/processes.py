@@ -1,0 +1,114 @@
+"""Child processes of the bench (servers and load workers), and what /proc says of them.
+
+Children get their own session, so a Ctrl-C reaches the bench alone and it stops them
+in order; they also stop by themselves when the bench's pipe to them closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ChildError(RuntimeError):
+    pass
+
+
+class Children:
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen] = []
+
+    def spawn(self, module: str, *args: str, stderr: Path) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env.pop("LOWBAND_DEV", None)  # every request is signed; never let unsigned ones in
+        with stderr.open("ab") as err:
+            child = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT, env=env,
+                start_new_session=True,
+            )
+        self.running.append(child)
+        return child
+
+    def stop(self, child: subprocess.Popen, grace: float = 5.0) -> None:
+        if child.poll() is None:
+            try:
+                if child.stdin:
+                    child.stdin.close()  # the polite way: the child exits at EOF
+            except OSError:
+                pass
+            try:
+                child.wait(grace)
+            except subprocess.TimeoutExpired:
+                child.terminate()
+                try:
+                    child.wait(grace)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream and not stream.closed:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if child in self.running:
+            self.running.remove(child)
+
+    def stop_all(self) -> None:
+        for child in list(self.running):
+            self.stop(child, grace=2.0)
+
+
+def send(child: subprocess.Popen, line: str) -> None:
+    child.stdin.write(line + "\n")
+    child.stdin.flush()
+
+
+def read_line(child: subprocess.Popen, timeout: float, what: str, log: Path | None = None) -> str:
+    """The child's next stdout line, or ChildError if it dies or says nothing in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ChildError(f"{what} said nothing in {timeout:.0f} s{_tail(log)}")
+        ready, _, _ = select.select([child.stdout], [], [], min(left, 0.5))
+        if ready:
+            line = child.stdout.readline()
+            if line:
+                return line.strip()
+            raise ChildError(f"{what} exited (code {child.wait()}){_tail(log)}")
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    return (":\n  " + "\n  ".join(text)) if text else ""
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """The process's peak resident set size (VmHWM)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
