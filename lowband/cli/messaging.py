@@ -52,6 +52,8 @@ def simulate(sender: str, voice: bool) -> None:
     validator = RequestValidator(app.extensions["lowband"].webhook_token())
     url = s.public_base + "/sms"
     interactive = sys.stdin.isatty()
+    # Timestamps have one-second resolution, so remember which queued messages were shown.
+    started, shown = app.extensions["lowband"].store().now_iso(), set()
     try:
         while True:
             if interactive:
@@ -70,7 +72,6 @@ def simulate(sender: str, voice: bool) -> None:
                 "Body": body,
                 "NumMedia": "0",
             }
-            started = app.extensions["lowband"].store().now_iso()
             response = client.post(
                 "/sms", data=params, base_url=s.public_base,
                 headers={"X-Twilio-Signature": validator.compute_signature(url, params)},
@@ -86,7 +87,9 @@ def simulate(sender: str, voice: bool) -> None:
             for text in replies:
                 click.echo(f"< {text}  [{segments(text)} SMS, {encoding(text)}]")
             for queued in app.extensions["lowband"].store().outbox.created_since(started):
-                click.echo(f"  (queued for {mask(queued.phone)}: {queued.body})")
+                if queued.id not in shown:
+                    shown.add(queued.id)
+                    click.echo(f"  (queued for {mask(queued.phone)}: {queued.body})")
     finally:
         app.extensions["lowband"].close()
 
