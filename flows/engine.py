@@ -118,14 +118,16 @@ class Session:
     pending: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # By hand, not dataclasses.asdict: that deep-copies recursively on every text.
+        state = {name: getattr(self, name) for name in _SESSION_FIELDS}
+        state["data"], state["trail"] = dict(self.data), list(self.trail)
+        return state
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> Session:
         if not raw:
             return cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        return cls(**{k: v for k, v in raw.items() if k in _SESSION_FIELDS})
 
     def copy(self) -> Session:
         return Session.from_dict(self.to_dict())
@@ -139,6 +141,9 @@ class Session:
 
     def unlock(self, now: datetime, minutes: int) -> None:
         self.unlocked_until = (now + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+
+_SESSION_FIELDS = frozenset(f.name for f in dataclasses.fields(Session))
 
 
 @dataclass

@@ -36,13 +36,17 @@ SINGLE_LIMIT = {GSM_7: 160, UCS_2: 70}
 PART_LIMIT = {GSM_7: 153, UCS_2: 67}
 
 
+_GSM_ALL = GSM_BASIC | GSM_EXTENSION
+
+
 def _is_gsm(ch: str) -> bool:
-    return ch in GSM_BASIC or ch in GSM_EXTENSION
+    return ch in _GSM_ALL
 
 
 def encoding(text: str) -> str:
     """"GSM-7" when every character is in the GSM 03.38 tables, else "UCS-2"."""
-    return GSM_7 if all(_is_gsm(ch) for ch in text) else UCS_2
+    # issuperset walks the string in C: this runs on every reply, on the hot path.
+    return GSM_7 if _GSM_ALL.issuperset(text) else UCS_2
 
 
 def _widths(text: str, enc: str) -> list[int]:
@@ -137,6 +141,8 @@ def fold_to_gsm(text: str) -> str:
     with no GSM equivalent (emoji, Arabic, Cyrillic) is kept, so the text stays UCS-2 and
     still reads right. Idempotent. The result can be longer than the input (œ -> oe).
     """
+    if _GSM_ALL.issuperset(text):
+        return text  # already GSM-7 (every catalog message): nothing to fold
     # Compose first so a decomposed "e" + U+0301 is treated as é (a GSM letter).
     text = unicodedata.normalize("NFC", text.translate(_DROP_ZERO_WIDTH))
     out: list[str] = []

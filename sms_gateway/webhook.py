@@ -22,6 +22,8 @@ from storage import Store
 
 log = logging.getLogger("lowband.sms")
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
 # The TwiML for "no reply": Twilio sends nothing.
 EMPTY = str(MessagingResponse())
 
@@ -52,7 +54,8 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
             # Never auto-reply to short codes or named senders: a robot may answer back.
             return Response(EMPTY, mimetype="text/xml")
         try:
-            e164 = to_e164(sender, region)
+            # Twilio sends E.164 already; parsing fully is only needed for anything else.
+            e164 = sender if _E164.fullmatch(sender) else to_e164(sender, region)
         except InvalidPhoneNumber:
             log.info("ignored a text from an unparseable sender")
             return Response(EMPTY, mimetype="text/xml")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class ContactRepository:
         return contact
 
     def save(self, contact: Contact) -> None:
-        values = asdict(contact)
+        values = {name: getattr(contact, name) for name in _CONTACT_COLUMNS}
         values["opted_out"] = int(contact.opted_out)
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
