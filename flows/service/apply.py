@@ -212,6 +212,9 @@ class EffectApplier:
             relay = self.service.render(self.config.default_language,
                                         msg("relay.for_patient", patient_id=patient.short_id, text=text))
             self.queued.append(store.outbox.enqueue(chw.phone, relay, effect.purpose).id)
+        else:
+            # Nobody to carry it: leave a trace the clinic can find rather than lose it quietly.
+            self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose}")
 
     def _MarkHeldRead(self, effect: fx.MarkHeldRead) -> None:
         self.store.held.mark_read(list(effect.message_ids))
