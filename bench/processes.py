@@ -26,8 +26,10 @@ class Children:
         self.running: list[subprocess.Popen] = []
 
     def spawn(self, module: str, *args: str, stderr: Path) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        env.pop("LOWBAND_DEV", None)  # every request is signed; never let unsigned ones in
+        # The server's settings come from its job alone: a LOWBAND_* or TWILIO_* variable
+        # left in the shell (LOWBAND_DEV, a lowered LOWBAND_PIN_WORK) must not change them.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOWBAND_", "TWILIO_"))}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         with stderr.open("ab") as err:
             child = subprocess.Popen(
                 [sys.executable, "-m", module, *args],

@@ -6,6 +6,9 @@ import json
 
 from bench.runner import TARGET, Run
 
+# A GIL-bound server below this share of one CPU was held back by something else.
+SATURATED = 90
+
 TITLES = {
     "bare": "bare Flask (fixed TwiML)",
     "mix": "Lowband, patients + CHWs",
@@ -37,20 +40,32 @@ def as_text(run: Run) -> str:
         f"(+ demo clinic), set up in {setup['seconds']:g} s",
         "",
         f"{'pass':<28}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'srv CPU':>9}{'CPU ms/req':>12}{'peak RSS':>10}",
+        f"{'srv CPU':>9}{'CPU ms/req':>12}{'load CPU':>10}{'peak RSS':>10}",
     ]
     for name, p in data["passes"].items():
         lat = p["latency_ms"]
         cpu = "-" if p["server_cpu_pct"] is None else f"{p['server_cpu_pct']:.0f}%"
+        load = f"{p['client_cpu_pct']:.0f}%"
         lines.append(
             f"{TITLES[name]:<28}{p['rps']:>9.1f}{_ms(lat['p50']):>9}{_ms(lat['p95']):>9}{_ms(lat['p99']):>9}"
-            f"{p['errors']:>8}{cpu:>9}{_ms(p['server_cpu_ms_per_request']):>12}{_mb(p['peak_rss_bytes']):>10}"
+            f"{p['errors']:>8}{cpu:>9}{_ms(p['server_cpu_ms_per_request']):>12}{load:>10}"
+            f"{_mb(p['peak_rss_bytes']):>10}"
         )
     lines.append("")
     if "ratio" in data:
         lines.append(
             f"Throughput ratio Lowband/bare: {data['ratio']:.1%} (target >= {TARGET:.0%}): {data['verdict']}"
         )
+        if data.get("cpu_ratio") is not None:
+            lines.append(
+                f"CPU cost ratio (bare's server CPU per request / Lowband's): {data['cpu_ratio']:.1%}"
+            )
+        bare = data["passes"]["bare"]
+        if bare["server_cpu_pct"] is not None and bare["server_cpu_pct"] < SATURATED:
+            lines.append(
+                f"  (the bare server used {bare['server_cpu_pct']:.0f}% of a CPU: the load generator, sharing this "
+                "machine's CPUs, held it back, so bare Flask's real ceiling is higher and the ratio flatters Lowband)"
+            )
     for name, p in data["passes"].items():
         lines += _details(name, p)
     pin = data["passes"].get("pin")
@@ -78,6 +93,13 @@ def _details(name: str, p: dict) -> list[str]:
         odd = {k: v for k, v in p["verdicts"].items() if k != "ok"}
         if odd:
             out.append(f"  {name}: answers that were not plain OK: {odd}")
+        muted = p["verdicts"].get("guarded", 0) + p["verdicts"].get("empty", 0)
+        if p["requests"] and muted / p["requests"] > 0.01:
+            out.append(
+                f"  {name}: WARNING: the loop guard muted {muted / p['requests']:.0%} of the texts (too few numbers "
+                "for this rate: each may send 10 a minute); muted texts are cheap, so this flatters Lowband. "
+                "Use more --patients."
+            )
     grew = p.get("db_growth")
     if grew:
         tables = ", ".join(f"{t} +{n}" for t, n in sorted(grew["rows"].items()))
@@ -87,7 +109,8 @@ def _details(name: str, p: dict) -> list[str]:
             f"({p['sent_total']} sent incl. warm-up)"
         )
     if p["server_log_errors"]:
-        out.append(f"  {name}: the server logged {p['server_log_errors']} errors")
+        out.append(f"  {name}: the server logged {p['server_log_errors']} errors, e.g.:")
+        out += [f"    {line}" for line in p["server_log_excerpt"][:4]]
     if p["ran_out_of_senders"]:
         out.append(f"  {name}: some load threads ran out of numbers before the end (use more --patients)")
     for sample in p["samples"][:3]:

@@ -68,6 +68,8 @@ class Run:
             out["ratio"] = round(ratio, 4)
             out["target"] = TARGET
             out["verdict"] = "PASS" if ratio >= TARGET else "FAIL"
+            costs = bare["server_cpu_ms_per_request"], mix["server_cpu_ms_per_request"]
+            out["cpu_ratio"] = round(costs[0] / costs[1], 4) if all(costs) else None
         return out
 
 
@@ -109,10 +111,11 @@ class Bench:
         began = time.perf_counter()
         inst, crowd = installation.create(self.workdir / "clinic", self.options.patients)
         self.inst, self.crowd = inst, crowd.to_json()
+        from lowband.settings import Settings
         from storage.pins import hash_pin
 
         clock = time.process_time()
-        hash_pin(os.urandom(32), installation.PIN)  # the production cost (LOWBAND_PIN_WORK default)
+        hash_pin(os.urandom(32), installation.PIN, Settings().pin_work)  # LOWBAND_PIN_WORK's default
         return {
             "seconds": round(time.perf_counter() - began, 2),
             "patients": len(crowd.patients),
@@ -219,8 +222,11 @@ class Bench:
             "server_cpu_pct": round(100 * server_cpu / seconds, 1) if server_cpu is not None else None,
             "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 3) if server_cpu and requests else None,
             "client_cpu_s": round(sum(r["cpu_s"] for r in results), 2),
+            # All load processes, from their start (warm-up included), per CPU-second of the pass.
+            "client_cpu_pct": round(100 * sum(r["cpu_s"] for r in results) / (self.options.warmup + seconds), 1),
             "peak_rss_bytes": peak,
             "server_log_errors": sum(1 for line in log_text.splitlines() if line.startswith(("ERROR", "CRITICAL"))),
+            "server_log_excerpt": _log_excerpt(log_text),
             "samples": samples[:5],
         }
 
@@ -242,6 +248,16 @@ class Bench:
             run.passes[name] = result
         run.setup["db_after"] = {"bytes": before["bytes"], "rows_total": sum(before["rows"].values())}
         return run
+
+
+def _log_excerpt(text: str, most: int = 6) -> list[str]:
+    """The server's error lines and the exceptions named in its tracebacks."""
+    picked = []
+    for line in text.splitlines():
+        named = line[:1].isalpha() and ("Error: " in line or "Exception: " in line)
+        if named or line.startswith(("ERROR", "CRITICAL")):
+            picked.append(line[:200])
+    return picked[:most]
 
 
 def _sleep_until(moment: float) -> None:
