@@ -23,6 +23,7 @@ from flows.normalise import normalise
 from flows.patient_flows import short_name
 from flows.service.apply import EffectApplier
 from flows.service.directory import StoreDirectory, patient_view
+from flows.service.pins import prepare as prepare_pins
 from storage import Store
 from storage.store import iso
 
@@ -77,6 +78,7 @@ class ConversationService:
     def handle(self, store: Store, inbound: Inbound) -> Handled:
         now = store.now()
         phone_index = store.phone_index(inbound.sender)
+        pins = prepare_pins(store, inbound.body, phone_index)
         with store.write():
             previous = store.inbound.replies_for(inbound.sid)
             if previous is not None:
@@ -102,14 +104,15 @@ class ConversationService:
             elif verdict == loop_guard.WARN:
                 replies = [self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes}))]
             else:
-                replies = self._step(store, inbound, session, people, staff, contact.opted_out, phone_index, now)
+                replies = self._step(store, inbound, session, people, staff, contact.opted_out, phone_index, now,
+                                     pins)
             store.inbound.add(
                 message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
                 body=inbound.body, replies=replies,
             )
         return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered")
 
-    def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now) -> list[str]:
+    def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now, pins) -> list[str]:
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
             session.language = people[0].language if people else self.config.default_language
@@ -119,7 +122,7 @@ class ConversationService:
         ctx = Context(
             now=now,
             sender=inbound.sender,
-            directory=StoreDirectory(store, self.config),
+            directory=StoreDirectory(store, self.config, pins),
             people=people,
             staff=StaffView(staff.id, staff.role, short_name(staff.name)) if staff else None,
             opted_out=opted_out,
@@ -130,7 +133,7 @@ class ConversationService:
         )
         outcome = respond(session, inbound.body, ctx)
         actor = f"staff:{staff.id}" if staff else (f"patient:{person.short_id}" if person else "sender")
-        applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now)
+        applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now, pins)
         for effect in outcome.effects:
             applier.apply(effect)
         session = outcome.session

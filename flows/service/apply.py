@@ -10,8 +10,8 @@ from flows import effects as fx
 from flows.engine import Message, msg
 from flows.patient_flows import short_name
 from flows.phones import default_time_zone
+from flows.service.pins import PinWork
 from storage import Store
-from storage.pins import hash_pin
 from storage.store import iso
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class EffectApplier:
     phone_index: bytes
     actor: str
     now: datetime
+    pins: PinWork = field(default_factory=PinWork)
     submission_id: int | None = None
     queued: list[int] = field(default_factory=list)
 
@@ -52,7 +53,7 @@ class EffectApplier:
         patient = store.patients.add(
             ids=(effect.patient_id, effect.short_id), name=effect.name, phone=self.sender,
             time_zone=default_time_zone(self.sender, self.config.time_zone), birth_year=effect.birth_year,
-            language=effect.language, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
+            language=effect.language, pin_hash=self.pins.hash(store, effect.pin),
             consent_at=iso(datetime.fromisoformat(effect.consent_at)), consent_version=effect.consent_version,
         )
         self.record("patient.register", f"patient:{patient.short_id}", f"consent={effect.consent_version}",
@@ -79,7 +80,7 @@ class EffectApplier:
     def _SetPin(self, effect: fx.SetPin) -> None:
         store = self.store
         short = store.patients.update(
-            effect.patient_id, pin_hash=hash_pin(store.keys.pin_key, effect.pin, store.pin_work),
+            effect.patient_id, pin_hash=self.pins.hash(store, effect.pin),
             pin_failures=0, locked_until=None,
         ).short_id
         self.record("pin.set", f"patient:{short}")

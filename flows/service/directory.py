@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from flows.context import FlowConfig, PatientView, RequestView, Submission
 from flows.patient_flows import short_name
 from flows.readings import KINDS, Reading, format_reading
+from flows.service.pins import PinWork
 from storage import Store, short_ids
 from storage.patients import Patient
-from storage.pins import verify_pin
 from storage.store import iso
 
 
@@ -32,12 +32,14 @@ def patient_view(patient: Patient) -> PatientView:
 class StoreDirectory:
     """The flows' read port, over storage (inside the request's transaction)."""
 
-    def __init__(self, store: Store, config: FlowConfig | None = None):
+    def __init__(self, store: Store, config: FlowConfig | None = None, pins: PinWork | None = None):
         self.store = store
         self.config = config or FlowConfig()
+        self.pins = pins or PinWork()
 
     def check_pin(self, patient_id: int, pin: str) -> bool:
-        return verify_pin(self.store.keys.pin_key, pin, self.store.patients.get(patient_id).pin_hash)
+        stored = self.store.one("SELECT pin_hash FROM patients WHERE id = ?", (patient_id,))
+        return self.pins.verify(self.store, patient_id, pin, stored[0] if stored else None)
 
     def new_patient_ids(self) -> tuple[int, str]:
         return self.store.patients.new_ids()
