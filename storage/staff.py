@@ -69,6 +69,12 @@ class StaffRepository:
         row = self.store.one(f"{_SELECT} WHERE phone_index = ? AND active = 1", (self.store.phone_index(e164),))
         return self._user(row) if row else None
 
+    def brief_by_phone_index(self, phone_index: bytes) -> tuple[int, str, str] | None:
+        """(id, role, name) of the active staff user on this number: the hot path's
+        lookup, opening only the name."""
+        row = self.store.one("SELECT id, role, name FROM staff WHERE phone_index = ? AND active = 1", (phone_index,))
+        return (row[0], row[1], self.store.open(TABLE, "name", row[0], row[2])) if row else None
+
     def all(self, role: str | None = None) -> list[StaffUser]:
         if role:
             rows = self.store.execute(f"{_SELECT} WHERE role = ? ORDER BY created_at, id", (role,))

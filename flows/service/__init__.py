@@ -22,7 +22,7 @@ from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
 from flows.service.apply import EffectApplier
-from flows.service.directory import StoreDirectory, patient_view
+from flows.service.directory import StoreDirectory, brief_view, patient_view
 from flows.service.pins import prepare as prepare_pins
 from storage import Store
 from storage.store import iso
@@ -84,7 +84,7 @@ class ConversationService:
             if previous is not None:
                 return Handled(previous, "duplicate")
 
-            staff = store.staff.by_phone(inbound.sender)
+            staff = store.staff.brief_by_phone_index(phone_index)
             contact = store.contacts.get(phone_index)
             digest = store.cipher.blind_index("body", normalise(inbound.body).casefold()).hex()[:32]
             traffic = loop_guard.Traffic(
@@ -98,7 +98,7 @@ class ConversationService:
             for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until"):
                 setattr(contact, name, getattr(traffic, name))
             store.contacts.save(contact)
-            people = tuple(patient_view(p) for p in store.patients.with_phone(inbound.sender))
+            people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
             if verdict == loop_guard.IGNORE:
                 replies: list[str] = []
             elif verdict == loop_guard.WARN:
@@ -124,7 +124,7 @@ class ConversationService:
             sender=inbound.sender,
             directory=StoreDirectory(store, self.config, pins),
             people=people,
-            staff=StaffView(staff.id, staff.role, short_name(staff.name)) if staff else None,
+            staff=StaffView(staff[0], staff[1], short_name(staff[2])) if staff else None,
             opted_out=opted_out,
             channel=inbound.channel,
             config=self.config,
@@ -132,7 +132,7 @@ class ConversationService:
             rules=self.rules,
         )
         outcome = respond(session, inbound.body, ctx)
-        actor = f"staff:{staff.id}" if staff else (f"patient:{person.short_id}" if person else "sender")
+        actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
         applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now, pins)
         for effect in outcome.effects:
             applier.apply(effect)

@@ -9,8 +9,24 @@ from flows.patient_flows import short_name
 from flows.readings import KINDS, Reading, format_reading
 from flows.service.pins import PinWork
 from storage import Store, short_ids
-from storage.patients import Patient
+from storage.patients import Patient, PatientBrief
 from storage.store import iso
+
+
+def brief_view(brief: PatientBrief) -> PatientView:
+    return PatientView(
+        id=brief.id,
+        short_id=brief.short_id,
+        display_name=short_name(brief.name),
+        language=brief.language,
+        has_pin=brief.has_pin,
+        consented=brief.consented,
+        locked_until=datetime.fromisoformat(brief.locked_until) if brief.locked_until else None,
+        pin_failures=brief.pin_failures,
+        chw_id=brief.chw_id,
+        discreet=brief.discreet,
+        time_zone=brief.time_zone,
+    )
 
 
 def patient_view(patient: Patient) -> PatientView:
