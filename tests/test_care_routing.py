@@ -16,6 +16,7 @@ from lowband.wiring import conversation_service
 from scheduler.overdue import flag_waiting_refills
 from storage.store import iso
 from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.phone_line import Line as PhoneLine
 
 WANJIRU = "+254700100101"  # clinician
 KEVIN = "+254700100105"  # clinician
@@ -48,25 +49,7 @@ def clinic(store):
     return store
 
 
-class Line:
-    """Texts in through the real webhook; what each text queued for other people."""
-
-    def __init__(self, twilio, clock, store):
-        self.twilio, self.clock, self.store = twilio, clock, store
-
-    def text(self, sender: str, body: str) -> list[str]:
-        reply = self.twilio.sms(sender, body)
-        assert reply.status == 200, reply.raw
-        self.clock.now += timedelta(seconds=10)
-        return reply.messages
-
-    def queued(self, sender: str, *bodies: str) -> list:
-        """Send the texts; return the outbox messages they queued."""
-        before = {m.id for m in self.store.outbox.list()}
-        for body in bodies:
-            self.text(sender, body)
-        return [m for m in self.store.outbox.list() if m.id not in before]
-
+class Line(PhoneLine):
     def urgent_bp(self, systolic: int = 190) -> list:
         return self.queued(AMINA, f"BP {systolic}/125")
 

@@ -12,6 +12,7 @@ import pytest
 
 from flows.segments import segments
 from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.phone_line import Line
 
 CLINICIAN = "+254700100101"
 PHARMACIST = "+254700100102"
@@ -28,20 +29,6 @@ def clinic(store):
     ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={GRACE}"])
     ScriptRunner.add_patient(store, [BARAKA_ID, "Baraka Otieno", BARAKA, f"chw={GRACE}", "born=1957", "sex=M"])
     return store
-
-
-class Line:
-    def __init__(self, twilio, clock):
-        self.twilio, self.clock = twilio, clock
-
-    def send(self, sender: str, body: str):
-        reply = self.twilio.sms(sender, body)
-        assert reply.status == 200 and reply.content_type == "text/xml", reply.raw
-        self.clock.now += timedelta(seconds=10)
-        return reply
-
-    def text(self, sender: str, body: str) -> list[str]:
-        return self.send(sender, body).messages
 
 
 @pytest.fixture

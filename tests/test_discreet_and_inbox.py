@@ -12,6 +12,7 @@ import pytest
 from flows.segments import segments
 from flows.staff_commands import ADVICE_MAX
 from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.phone_line import Line as PhoneLine
 
 CLINICIAN = "+254700100101"
 PHARMACIST = "+254700100102"
@@ -31,16 +32,7 @@ def clinic(store):
     return store
 
 
-class Line:
-    def __init__(self, twilio, clock, store):
-        self.twilio, self.clock, self.store = twilio, clock, store
-
-    def text(self, sender: str, body: str) -> list[str]:
-        reply = self.twilio.sms(sender, body)
-        assert reply.status == 200, reply.raw
-        self.clock.now += timedelta(seconds=10)
-        return reply.messages
-
+class Line(PhoneLine):
     def new_session(self) -> None:
         """Long enough for the PIN to be asked again."""
         self.clock.now += timedelta(minutes=31)
@@ -62,9 +54,6 @@ class Line:
         for body in ("NURSE", "1", "3"):
             self.text(AMINA, body)
         return self.text(AMINA, "NO")
-
-    def to(self, phone: str) -> list[str]:
-        return [m.body for m in self.store.outbox.list() if m.phone == phone]
 
 
 @pytest.fixture
