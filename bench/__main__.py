@@ -20,7 +20,7 @@ def parse(argv: list[str]) -> tuple[Options, bool]:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per pass (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each pass (default 2)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent keep-alive connections (default 8)")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads, both apps (default 8)")
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads, both apps (default 4)")
     parser.add_argument("--patients", type=int, default=2000, help="enrolled patients (default 2000)")
     parser.add_argument("--procs", type=int, default=None, help="load-generating processes (default: one per CPU)")
     parser.add_argument("--passes", default=",".join(PASSES),

@@ -30,7 +30,7 @@ class Options:
     seconds: float = 10.0
     warmup: float = 2.0
     clients: int = 8
-    threads: int = 8
+    threads: int = 4
     patients: int = 2000
     procs: int | None = None  # load processes; default: one per CPU, at most one per client
     passes: tuple[str, ...] = PASSES

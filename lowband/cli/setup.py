@@ -56,7 +56,7 @@ def init(demo: bool) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the webhooks with a production WSGI server (waitress), and send what the
     outbox holds in the background (printed to the terminal with the console transport)."""
