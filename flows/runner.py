@@ -7,7 +7,7 @@ and resumes there once the PIN is right.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,3 @@ def answered(say: str | None = None, *, goto: str | None = None, **params: Any) 
     """Shorthand for an Answer that says one catalog message."""
     return Answer(goto=goto, say=(msg(say, **params),) if say else ())
 
-
-def data_params(*names: str) -> Callable[[Context, Mapping[str, Any]], Mapping[str, Any]]:
-    return lambda ctx, data: {n: data.get(n, "") for n in names}
