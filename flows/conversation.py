@@ -113,6 +113,10 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         # A shared phone: save the readings once the sender says who they are.
         session.pending = text
         return runner.enter("choose", session, ctx)
+    if looks_like_compact(text) and ctx.people and session.flow is None:
+        # Enrolled, but consent or a PIN is still missing: keep the readings until then.
+        session.pending = text
+        return runner.home(session, ctx)
 
     if expired(session, ctx):
         session.clear_flow()

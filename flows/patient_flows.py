@@ -187,7 +187,9 @@ def set_pin_confirm(pin: str, turn: Turn) -> Answer:
 
 def setup_finish(turn: Turn) -> Answer:
     person = _person(turn)
-    return answered("setup.done", name=person.display_name if person else "")
+    # Readings texted before consent and PIN were given are saved now, not dropped.
+    goto = "@pending_readings" if turn.session.pending else None
+    return answered("setup.done", goto=goto, name=person.display_name if person else "")
 
 
 PIN_STEPS = {
