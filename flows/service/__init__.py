@@ -113,6 +113,7 @@ class ConversationService:
         return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered")
 
     def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now, pins) -> list[str]:
+        stored = session.to_dict()
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
             session.language = people[0].language if people else self.config.default_language
@@ -137,10 +138,12 @@ class ConversationService:
         for effect in outcome.effects:
             applier.apply(effect)
         session = outcome.session
-        session.updated_at = iso(now)
         if session.flow is None and session.patient_id is None and not people:
             # Someone who said no (or only asked for help) leaves nothing behind.
             store.sessions.delete(phone_index)
-        else:
+        elif session.flow is not None or session.to_dict() != stored:
+            # The idle clock only matters while a question is open; a text that changed
+            # nothing else (a reading, HELP) does not rewrite the sealed session.
+            session.updated_at = iso(now)
             store.sessions.save(phone_index, session.to_dict())
         return [self.render(session.language, m, inbound.channel) for m in outcome.replies]
