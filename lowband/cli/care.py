@@ -22,7 +22,7 @@ def _moment(text: str, what: str) -> datetime:
     return moment
 
 
-@click.group()
+@click.group(short_help="The on-call rota for alerts and refills.")
 def oncall() -> None:
     """The on-call rota: who gets alerts (clinicians) and refills (pharmacists).
 

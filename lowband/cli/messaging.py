@@ -29,7 +29,7 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment
 
 
-@click.command()
+@click.command(short_help="Text the clinic from a pretend phone.")
 @click.option("--from", "sender", required=True, help="The phone number to text as.")
 @click.option("--voice", is_flag=True, help="Simulate a call (keypresses) instead of texts.")
 def simulate(sender: str, voice: bool) -> None:
@@ -111,7 +111,7 @@ def outbox(status: str | None, as_json: bool) -> None:
                          ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")
 
 
-@click.command()
+@click.command(short_help="Send what is due from the outbox.")
 @click.option("--once", is_flag=True, help="One pass, then exit (for cron or a test).")
 @click.option("--at", "at", help="Pretend it is this time (ISO with offset), to try schedules.")
 @click.option(

@@ -53,7 +53,7 @@ def init(demo: bool) -> None:
     )
 
 
-@click.command()
+@click.command(short_help="Serve the webhooks and send the outbox.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
@@ -83,7 +83,7 @@ def serve(host: str, port: int, workers: int) -> None:
         background.shutdown(wait=False)
 
 
-@click.command()
+@click.command(short_help="Back up the database, even while serving.")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
     """Copy the database to PATH, consistently, even while the server runs.
