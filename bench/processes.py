@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class ChildError(RuntimeError):
-    pass
+    """A child process of the bench failed to start or answer."""
 
 
 class Children:
@@ -41,11 +41,9 @@ class Children:
 
     def stop(self, child: subprocess.Popen, grace: float = 5.0) -> None:
         if child.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 if child.stdin:
                     child.stdin.close()  # the polite way: the child exits at EOF
-            except OSError:
-                pass
             try:
                 child.wait(grace)
             except subprocess.TimeoutExpired:

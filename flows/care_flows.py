@@ -82,7 +82,6 @@ registry.flow(
             "unit": Step(prompt="reading.unit", options=GLUCOSE_UNITS, then=unit_chosen,
                          params=lambda ctx, session: {"value": session.data.get("entered", "")}),
         },
-        finish=lambda turn: Answer(),
     )
 )
 registry.action(Action("end", lambda turn: Answer()))
@@ -153,7 +152,6 @@ registry.flow(
             "confirm": Step(prompt="refill.confirm", options=YES_NO, then=refill_confirmed, hint="refill.confirm",
                             params=lambda ctx, session: {"medicine": session.data.get("medicine", "")}),
         },
-        finish=lambda turn: Answer(),
     )
 )
 
@@ -198,7 +196,6 @@ registry.flow(
             "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger"),
             "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger"),
         },
-        finish=lambda turn: Answer(),
     )
 )
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from flows import care, staff_commands
 from flows import effects as fx
 from flows.care_flows import PATIENT_KEYWORDS, compact_readings
+from flows.catalog import Catalog
 from flows.compact import looks_like_compact
 from flows.context import Context
 from flows.engine import Outcome, Session, msg
@@ -24,12 +25,20 @@ runner = Runner(registry)
 KEYWORDS = ("stop", "start", "help", "menu", "back", "lang", "undo", *PATIENT_KEYWORDS)
 
 
-def keyword(text: str, session: Session, ctx: Context) -> str | None:
+def keyword_in(text: str, language: str, catalog: Catalog | None) -> str | None:
+    """Which keyword a normalised text is, in the sender's language or English."""
+    if catalog is None:
+        return None
     word = text.casefold()
     for name in KEYWORDS:
-        if word in ctx.words(session.language, f"keywords.{name}"):
+        key = f"keywords.{name}"
+        if word in catalog.words(language, key) or word in catalog.words("en", key):
             return name
     return None
+
+
+def keyword(text: str, session: Session, ctx: Context) -> str | None:
+    return keyword_in(text, session.language, ctx.catalog)
 
 
 def waiting_for_yes(session: Session) -> bool:

@@ -94,7 +94,9 @@ class Flow:
     name: str
     start: str
     steps: Mapping[str, Step]
-    finish: Callable[[Turn], Answer]
+    # What to say and do once the last step is answered; most flows end in a step's
+    # own handler, so by default the flow just ends.
+    finish: Callable[[Turn], Answer] = lambda turn: Answer()
     # Private flows reveal health data: the engine asks for the PIN first.
     private: bool = False
 

@@ -287,7 +287,6 @@ registry.flow(
         name="choose",
         start="who",
         steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint")},
-        finish=lambda turn: Answer(),
     )
 )
 
@@ -300,7 +299,6 @@ registry.flow(
             "pin": Step(prompt="pin.ask", parse=parse_pin, then=check_pin, hint="pin.choose.hint",
                         params=_person_name, backable=False),
         },
-        finish=lambda turn: Answer(),
     )
 )
 
@@ -317,7 +315,6 @@ registry.flow(
         name="menu",
         start="main",
         steps={"main": Step(prompt="menu.main", options=MENU_OPTIONS, then=menu_choice, hint="menu.hint")},
-        finish=lambda turn: Answer(),
     )
 )
 
@@ -334,14 +331,13 @@ registry.flow(
         start="pick",
         steps={"pick": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, then=language_chosen,
                             hint="language.hint")},
-        finish=lambda turn: Answer(),
     )
 )
 
 
 def my_reminders(turn: Turn) -> Answer:
     person = _person(turn)
-    medicines = turn.ctx.directory.medicines(person.id)
+    medicines = [label for _, label in turn.ctx.directory.medications(person.id)]
     if not medicines:
         return answered("reminders.none", name=person.display_name)
     return answered("reminders.list", name=person.display_name, medicines=", ".join(medicines))

@@ -17,7 +17,7 @@ from flows import loop_guard
 from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
 from flows.context import Context, FlowConfig, StaffView
-from flows.conversation import respond
+from flows.conversation import keyword_in, respond
 from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
@@ -71,14 +71,11 @@ class ConversationService:
         params = {"clinic": self.config.clinic_name, "emergency": self.config.emergency_number, **message.params}
         return self.catalog.render(language, Message(message.key, params), channel)
 
-    def _is_stop(self, session: Session, body: str) -> bool:
-        word = normalise(body).casefold()
-        return word in self.catalog.words("en", "keywords.stop") | self.catalog.words(session.language, "keywords.stop")
-
     def handle(self, store: Store, inbound: Inbound) -> Handled:
         now = store.now()
         phone_index = store.phone_index(inbound.sender)
-        pins = prepare_pins(store, inbound.body, phone_index)
+        text = normalise(inbound.body)
+        pins = prepare_pins(store, text, phone_index)
         with store.write():
             previous = store.inbound.replies_for(inbound.sid)
             if previous is not None:
@@ -86,14 +83,14 @@ class ConversationService:
 
             staff = store.staff.brief_by_phone_index(phone_index)
             contact = store.contacts.get(phone_index)
-            digest = store.cipher.blind_index("body", normalise(inbound.body).casefold()).hex()[:32]
+            digest = store.cipher.blind_index("body", text.casefold()).hex()[:32]
             traffic = loop_guard.Traffic(
                 contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until
             )
             policy = self.staff_policy if staff else self.policy
             traffic, verdict = loop_guard.check(traffic, now, digest, policy)
             session = Session.from_dict(store.sessions.load(phone_index))
-            if verdict != loop_guard.OK and self._is_stop(session, inbound.body):
+            if verdict != loop_guard.OK and keyword_in(text, session.language, self.catalog) == "stop":
                 verdict = loop_guard.OK  # STOP always works, even from a muted number
             for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until"):
                 setattr(contact, name, getattr(traffic, name))

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flows import effects as fx
+from flows.care import local_time
 from flows.engine import Message, msg
 from flows.patient_flows import short_name
 from flows.phones import default_time_zone
@@ -31,7 +32,6 @@ class EffectApplier:
     now: datetime
     pins: PinWork = field(default_factory=PinWork)
     submission_id: int | None = None
-    queued: list[int] = field(default_factory=list)
 
     @property
     def config(self):
@@ -150,7 +150,7 @@ class EffectApplier:
         key = "alert.clinician" if effect.urgent else "alert.trend_clinician"
         rules = self.service.rules
         self._notify_staff("clinician", msg(key, ref=ref, name=short_name(patient.name), patient_id=patient.short_id,
-                                            summary=effect.summary, time=self._local(patient.time_zone),
+                                            summary=effect.summary, time=local_time(self.now, patient.time_zone),
                                             count=rules.trend_count, days=f"{rules.trend_days:g}"), "alert")
         self.record("alert.raised", f"patient:{patient.short_id}", f"ref={ref} urgent={effect.urgent} via={via}")
 
@@ -197,7 +197,7 @@ class EffectApplier:
     def _notify_staff(self, role: str, message: Message, purpose: str) -> None:
         text = self.service.render(self.config.default_language, message)
         for user in self.store.rota.on_call(role, iso(self.now)):
-            self.queued.append(self.store.outbox.enqueue(user.phone, text, purpose).id)
+            self.store.outbox.enqueue(user.phone, text, purpose)
 
     def _NotifyPatient(self, effect: fx.NotifyPatient) -> None:
         store = self.store
@@ -206,21 +206,16 @@ class EffectApplier:
             store.held.hold(patient.id, self.service.render(patient.language, effect.held))
         text = self.service.render(patient.language, effect.message)
         if patient.phone:
-            self.queued.append(store.outbox.enqueue(patient.phone, text, effect.purpose).id)
+            store.outbox.enqueue(patient.phone, text, effect.purpose)
         elif patient.chw_id:
             # No phone of their own: their CHW carries the message.
             chw = store.staff.get(patient.chw_id)
             relay = self.service.render(self.config.default_language,
                                         msg("relay.for_patient", patient_id=patient.short_id, text=text))
-            self.queued.append(store.outbox.enqueue(chw.phone, relay, effect.purpose).id)
+            store.outbox.enqueue(chw.phone, relay, effect.purpose)
         else:
             # Nobody to carry it: leave a trace the clinic can find rather than lose it quietly.
             self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose}")
 
     def _MarkHeldRead(self, effect: fx.MarkHeldRead) -> None:
         self.store.held.mark_read(list(effect.message_ids))
-
-    def _local(self, zone: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        return self.now.astimezone(ZoneInfo(zone)).strftime("%H:%M")

@@ -30,19 +30,11 @@ def brief_view(brief: PatientBrief) -> PatientView:
 
 
 def patient_view(patient: Patient) -> PatientView:
-    return PatientView(
-        id=patient.id,
-        short_id=patient.short_id,
-        display_name=short_name(patient.name),
-        language=patient.language,
-        has_pin=bool(patient.pin_hash),
-        consented=bool(patient.consent_at),
-        locked_until=datetime.fromisoformat(patient.locked_until) if patient.locked_until else None,
-        pin_failures=patient.pin_failures,
-        chw_id=patient.chw_id,
-        discreet=patient.discreet,
-        time_zone=patient.time_zone,
-    )
+    return brief_view(PatientBrief(
+        patient.id, patient.short_id, patient.name, patient.language, patient.time_zone, patient.chw_id,
+        bool(patient.pin_hash), bool(patient.consent_at), patient.locked_until, patient.pin_failures,
+        patient.discreet,
+    ))
 
 
 class StoreDirectory:
@@ -59,9 +51,6 @@ class StoreDirectory:
 
     def new_patient_ids(self) -> tuple[int, str]:
         return self.store.patients.new_ids()
-
-    def medicines(self, patient_id: int) -> list[str]:
-        return [m.label for m in self.store.medications.for_patient(patient_id)]
 
     def medications(self, patient_id: int) -> list[tuple[int, str]]:
         return [(m.id, m.label) for m in self.store.medications.for_patient(patient_id)]

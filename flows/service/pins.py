@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flows.engine import Session
-from flows.normalise import normalise
 from storage import Store
 from storage.pins import hash_pin, verify_pin
 
@@ -36,9 +35,10 @@ class PinWork:
         return self.checks[key]
 
 
-def prepare(store: Store, body: str, phone_index: bytes) -> PinWork:
+def prepare(store: Store, text: str, phone_index: bytes) -> PinWork:
+    """`text` is the inbound body, already normalised."""
     work = PinWork()
-    pin = normalise(body).replace(" ", "")
+    pin = text.replace(" ", "")
     if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
         return work
     session = Session.from_dict(store.sessions.load(phone_index))

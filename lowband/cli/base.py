@@ -56,6 +56,17 @@ def store() -> Store:
     return runtime().store()
 
 
+def parse_moment(text: str, what: str) -> datetime:
+    """A date and time an admin typed, with its UTC offset (times mean nothing without)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.ClickException(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
+    if moment.tzinfo is None:
+        raise click.ClickException(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
+    return moment
+
+
 def this_year() -> int:
     return datetime.now(UTC).year
 

@@ -3,23 +3,11 @@ waiting for someone."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
 from flows.enrolment import clean_phone
-from lowband.cli.base import emit, json_option, settings, store
+from lowband.cli.base import emit, json_option, parse_moment, settings, store
 from storage.store import iso
-
-
-def _moment(text: str, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.ClickException(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
-    if moment.tzinfo is None:
-        raise click.ClickException(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
-    return moment
 
 
 @click.group(short_help="The on-call rota for alerts and refills.")
@@ -40,7 +28,7 @@ def oncall_add(phone: str, starts: str, ends: str) -> None:
     user = st.staff.by_phone(clean_phone(phone, settings().region))
     if user is None:
         raise click.ClickException("no staff user with that phone; add one with `lowband users add`")
-    start, end = _moment(starts, "--from"), _moment(ends, "--until")
+    start, end = parse_moment(starts, "--from"), parse_moment(ends, "--until")
     if end <= start:
         raise click.ClickException("--until must be after --from")
     with st.write():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from datetime import datetime
 from xml.etree import ElementTree
 
 import click
@@ -13,20 +12,8 @@ from twilio.request_validator import RequestValidator
 
 from flows.phones import mask, to_e164
 from flows.segments import encoding, segments
-from lowband.cli.base import emit, json_option, runtime, settings, store
+from lowband.cli.base import emit, json_option, parse_moment, runtime, settings, store
 from storage.outbox import RANK
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.ClickException("use ISO form, like 2026-11-22T08:00:00+03:00") from None
-    if moment.tzinfo is None:
-        raise click.ClickException("include the UTC offset, like 2026-11-22T08:00:00+03:00")
-    return moment
 
 
 @click.command(short_help="Text the clinic from a pretend phone.")
@@ -123,7 +110,7 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
     from scheduler.dispatcher import dispatch_once
 
     s = settings()
-    moment = _parse_time(at)
+    moment = parse_moment(at, "--at") if at else None
     chosen = transport(s)
     service = conversation_service(s)
     rt = runtime()
