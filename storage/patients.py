@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import short_ids
 from storage.errors import NotFound, StorageError
-from storage.records import insert_sealed, open_row, update_sealed
+from storage.records import insert_sealed, open_row, open_value, skip_damaged, update_sealed
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -62,6 +63,14 @@ class PatientBrief:
     locked_until: str | None
     pin_failures: int
     discreet: bool
+
+
+def name_key(name: str) -> str:
+    """A name as duplicates are compared: accents stripped, case folded, spaces collapsed
+    ("  AMÍNA  zawadi" and "Amina Zawadi" give the same key)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.casefold().split())
 
 
 _BRIEF = (
@@ -146,27 +155,71 @@ class PatientRepository:
             f"{_SELECT} WHERE phone_index = ? AND active = 1 ORDER BY created_at, id",
             (self.store.phone_index(e164),),
         ).fetchall()
-        return [self._patient(r) for r in rows]
+        return list(skip_damaged(rows, self._patient))
 
     def briefs_on_phone(self, phone_index: bytes) -> list[PatientBrief]:
         """with_phone for the hot path: by blind index, opening only the names."""
-        briefs = []
-        for row in self.store.execute(_BRIEF, (phone_index,)).fetchall():
-            name = self.store.open(TABLE, "name", row[0], row[2])
-            briefs.append(PatientBrief(row[0], row[1], name, row[3], row[4], row[5], bool(row[6]), bool(row[7]),
-                                       row[8], row[9], bool(row[10])))
-        return briefs
+        def brief(row) -> PatientBrief:
+            name = open_value(self.store, TABLE, "name", row[0], row[2])
+            return PatientBrief(row[0], row[1], name, row[3], row[4], row[5], bool(row[6]), bool(row[7]),
+                                row[8], row[9], bool(row[10]))
+
+        return list(skip_damaged(self.store.execute(_BRIEF, (phone_index,)).fetchall(), brief))
 
     def all(self) -> Iterator[Patient]:
-        for row in self.store.execute(f"{_SELECT} ORDER BY created_at, id"):
-            yield self._patient(row)
+        """Every patient; a damaged record is left out (and logged), as in every list here."""
+        yield from skip_damaged(self.store.execute(f"{_SELECT} ORDER BY created_at, id"), self._patient)
 
     def for_chw(self, chw_id: int) -> list[Patient]:
         rows = self.store.execute(f"{_SELECT} WHERE chw_id = ? AND active = 1 ORDER BY id", (chw_id,))
-        return [self._patient(r) for r in rows.fetchall()]
+        return list(skip_damaged(rows.fetchall(), self._patient))
 
     def count(self) -> int:
         return self.store.one("SELECT count(*) FROM patients")[0]
+
+    def count_on_phone(self, phone_index: bytes) -> int:
+        """Active patients on this number (the shared-phone picker shows each of them)."""
+        return self.store.one("SELECT count(*) FROM patients WHERE phone_index = ? AND active = 1", (phone_index,))[0]
+
+    def likely_duplicates(
+        self, name: str, *, phone_index: bytes | None = None, birth_year: int | None = None,
+        chw_id: int | None = None,
+    ) -> list[Patient]:
+        """Active patients who are probably the person about to be enrolled as `name`:
+        the same name on the same phone; or the same name and birth year among the CHW's
+        panel (chw_id given) or among all patients; or, when neither phone nor birth year
+        is known, the same name among those who have neither (nothing tells them apart).
+        Names compare by `name_key`. Sealed names are opened one by one (a birth year
+        only when the name matched); damaged records are left out."""
+        key = name_key(name)
+        scope, params = ("chw_id = ?", [chw_id]) if chw_id is not None else ("1 = 1", [])
+        found: set[int] = set()
+        if phone_index is not None:
+            found |= self._same_name("phone_index = ?", [phone_index], key)
+        if birth_year is not None:
+            found |= self._same_name(f"birth_year IS NOT NULL AND {scope}", params, key, birth_year)
+        elif phone_index is None:
+            found |= self._same_name(f"phone_index IS NULL AND birth_year IS NULL AND {scope}", params, key)
+        if not found:
+            return []
+        marks = ", ".join("?" for _ in found)
+        rows = self.store.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY created_at, id", sorted(found))
+        return list(skip_damaged(rows.fetchall(), self._patient))
+
+    def _same_name(self, where: str, params: list, key: str, birth_year: int | None = None) -> set[int]:
+        rows = self.store.execute(
+            f"SELECT id, name, birth_year FROM {TABLE} WHERE active = 1 AND {where}", params  # noqa: S608
+        ).fetchall()
+
+        def match(row) -> int | None:
+            name = open_value(self.store, TABLE, "name", row[0], row[1])
+            if not isinstance(name, str) or name_key(name) != key:
+                return None
+            if birth_year is not None and open_value(self.store, TABLE, "birth_year", row[0], row[2]) != birth_year:
+                return None
+            return row[0]
+
+        return {row_id for row_id in skip_damaged(rows, match) if row_id is not None}
 
     def update(self, patient_id: int, **changes) -> Patient:
         if "phone" in changes:

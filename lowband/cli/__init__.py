@@ -12,8 +12,11 @@ import click
 
 from lowband.cli.base import LowbandGroup
 from lowband.cli.care import alerts, consults, oncall, refills
+from lowband.cli.doctor import doctor
 from lowband.cli.messaging import dispatch, outbox, simulate
+from lowband.cli.patient_import import patients_import
 from lowband.cli.people import meds, patients, users
+from lowband.cli.readings import readings
 from lowband.cli.security import audit, keys
 from lowband.cli.setup import backup, init, serve
 
@@ -30,9 +33,10 @@ def cli() -> None:
     """
 
 
-for command in (init, serve, simulate, patients, meds, users, alerts, refills, consults, outbox, dispatch, keys,
-                backup, audit):
+for command in (init, serve, simulate, patients, meds, readings, users, alerts, refills, consults, outbox, dispatch,
+                keys, backup, audit, doctor):
     cli.add_command(command)
+patients.add_command(patients_import)
 users.add_command(oncall)
 
 

@@ -14,6 +14,7 @@ from flows.phones import InvalidPhoneNumber
 from lowband.runtime import Runtime
 from lowband.settings import Settings, SettingsError, load_settings
 from storage import FieldIntegrityError, StorageError, Store
+from storage.records import Damaged, DamagedRecord, intact, lenient
 
 # Errors whose message is written for the admin: shown as one line, exit status 1.
 EXPECTED = (SettingsError, StorageError, EnrolmentError, InvalidPhoneNumber)
@@ -23,6 +24,9 @@ class LowbandGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except DamagedRecord as error:
+            # One record, not the key file: the rest of the database is fine.
+            raise click.ClickException(f"{error}; `lowband doctor` lists every damaged record") from None
         except FieldIntegrityError as error:
             # Most often the key file is not the one this database (or backup) was sealed
             # with, so name the file in use; the admin cannot tell otherwise.
@@ -56,6 +60,30 @@ def store() -> Store:
     return runtime().store()
 
 
+def listing() -> Store:
+    """The store for list commands: a damaged record comes back marked instead of
+    failing the whole list; pass what was listed through `sound` to leave it out."""
+    root = click.get_current_context().find_root()
+    if "lowband.listing" not in root.meta:
+        root.meta["lowband.listing"] = lenient(store())
+    return root.meta["lowband.listing"]
+
+
+def sound(items: Iterable) -> list:
+    """The items a list command listed, less any damaged record (said on stderr in one
+    line, by count only, so stdout and --json stay clean)."""
+    kept, left_out = intact(items)
+    note_left_out(left_out)
+    return kept
+
+
+def note_left_out(left_out: list[Damaged]) -> None:
+    if left_out:
+        count = len(left_out)
+        click.echo(f"Left out {count} damaged record{'s' if count > 1 else ''}; `lowband doctor` lists them.",
+                   err=True)
+
+
 def parse_moment(text: str, what: str) -> datetime:
     """A date and time an admin typed, with its UTC offset (times mean nothing without)."""
     try:
@@ -81,11 +109,18 @@ def emit(rows: Iterable[dict], as_json: bool, columns: list[tuple[str, str]], em
     if not rows:
         click.echo(empty)
         return
+    for line in table(rows, columns):
+        click.echo(line)
+
+
+def table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
+    """The lines of a table with a title row, each column as wide as its widest cell."""
     widths = [max(len(title), *(len(_cell(r.get(key))) for r in rows)) for key, title in columns]
-    click.echo("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)).rstrip())
+    lines = ["  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)).rstrip()]
     for row in rows:
         cells = (_cell(row.get(key)).ljust(w) for (key, _), w in zip(columns, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+        lines.append("  ".join(cells).rstrip())
+    return lines
 
 
 def _cell(value: object) -> str:

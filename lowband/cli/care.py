@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from flows.enrolment import clean_phone
-from lowband.cli.base import emit, json_option, parse_moment, settings, store
+from lowband.cli.base import emit, json_option, listing, parse_moment, settings, sound, store
+from storage.records import damage_in
 from storage.store import iso
 
 
@@ -41,8 +42,8 @@ def oncall_add(phone: str, starts: str, ends: str) -> None:
 @json_option
 def oncall_list(as_json: bool) -> None:
     """Shifts now and to come."""
-    st = store()
-    names = {u.id: (u.name, u.role) for u in st.staff.all()}
+    st = listing()
+    names = {u.id: (u.name, u.role) for u in sound(st.staff.all())}
     rows = [
         {"shift": s.id, "name": names.get(s.staff_id, ("?", "?"))[0], "role": names.get(s.staff_id, ("?", "?"))[1],
          "from": s.starts_at, "until": s.ends_at}
@@ -64,7 +65,7 @@ def oncall_remove(shift: int) -> None:
 
 
 def _patient_ids(st) -> dict[int, str]:
-    return {p.id: p.short_id for p in st.patients.all()}
+    return {p.id: p.short_id for p in sound(st.patients.all())}
 
 
 @click.command()
@@ -72,10 +73,10 @@ def _patient_ids(st) -> dict[int, str]:
 @json_option
 def alerts(status: str | None, as_json: bool) -> None:
     """Alerts raised by readings and triage."""
-    st = store()
+    st = listing()
     ids = _patient_ids(st)
     rows = [{"ref": a.ref, "patient": ids.get(a.patient_id), "status": a.status, "reason": a.reason,
-             "raised": a.created_at} for a in st.alerts.list(status)]
+             "raised": a.created_at} for a in sound(st.alerts.list(status))]
     emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("raised", "RAISED"),
                          ("reason", "REASON")], "No alerts.")
 
@@ -85,11 +86,12 @@ def alerts(status: str | None, as_json: bool) -> None:
 @json_option
 def refills(status: str | None, as_json: bool) -> None:
     """Medicine refill requests and their answers."""
-    st = store()
+    st = listing()
     ids = _patient_ids(st)
     rows = []
-    for r in st.refills.list(status):
-        medicine = st.medications.get(r.medication_id).label
+    for r in sound(st.refills.list(status)):
+        medication = st.medications.get(r.medication_id)
+        medicine = "(damaged record)" if damage_in(medication) else medication.label
         rows.append({"ref": r.ref, "patient": ids.get(r.patient_id), "medicine": medicine, "status": r.status,
                      "answer": r.answer, "asked": r.created_at, "flagged": r.flagged_at})
     emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("medicine", "MEDICINE"), ("status", "STATUS"),
@@ -101,10 +103,10 @@ def refills(status: str | None, as_json: bool) -> None:
 @json_option
 def consults(status: str | None, as_json: bool) -> None:
     """Questions to the nurse."""
-    st = store()
+    st = listing()
     ids = _patient_ids(st)
     rows = [{"ref": c.ref, "patient": ids.get(c.patient_id), "status": c.status,
              "problem": c.summary.get("problem"), "days": c.summary.get("days"), "asked": c.created_at}
-            for c in st.consults.list(status)]
+            for c in sound(st.consults.list(status))]
     emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("problem", "PROBLEM"),
                          ("days", "DAYS"), ("asked", "ASKED")], "No consultations.")

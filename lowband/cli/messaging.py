@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from flows.phones import mask, to_e164
 from flows.segments import encoding, segments
-from lowband.cli.base import emit, json_option, parse_moment, runtime, settings, store
+from lowband.cli.base import emit, json_option, listing, parse_moment, runtime, settings, sound
 from storage.outbox import RANK
 
 
@@ -92,7 +92,7 @@ def outbox(status: str | None, as_json: bool) -> None:
             "purpose": m.purpose, "status": m.status, "attempts": m.attempts, "error": m.error,
             "body": m.body if as_json else (m.body[:40] + ("..." if len(m.body) > 40 else "")),
         }
-        for m in store().outbox.list(status)
+        for m in sound(listing().outbox.list(status))
     ]
     emit(rows, as_json, [("created", "CREATED"), ("to", "TO"), ("purpose", "PURPOSE"), ("status", "STATUS"),
                          ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")

@@ -1,0 +1,80 @@
+"""What every way of enrolling from the CLI shares: finding patients and CHWs by what the
+admin types, and the checks before enrolling (the same person twice, a full phone)."""
+
+from __future__ import annotations
+
+import click
+
+from flows.enrolment import NewPatient, clean_phone
+from flows.patient_flows import MAX_PROFILES
+from flows.phones import mask
+from lowband.cli.base import settings
+from storage import Store
+from storage.patients import Patient
+
+
+def find_patient(s: Store, patient_id: str) -> Patient:
+    patient = s.patients.by_short_id(patient_id.strip())
+    if patient is None:
+        from storage.short_ids import is_valid
+
+        hint = "" if is_valid(patient_id.strip()) else " (its check digit is wrong: a digit mistyped?)"
+        raise click.ClickException(f"no patient with ID {patient_id}{hint}")
+    return patient
+
+
+def chw_id_for(s: Store, chw_phone: str | None) -> int | None:
+    if not chw_phone:
+        return None
+    chw = s.staff.by_phone(clean_phone(chw_phone, settings().region))
+    if chw is None or chw.role != "chw":
+        raise click.ClickException("no CHW with that phone number; add one with `lowband users add --role chw`")
+    return chw.id
+
+
+def lookalikes(s: Store, details: NewPatient) -> list[Patient]:
+    """Patients who are probably this person. The clinic's CLI looks across every
+    patient, not one CHW's panel: the same person may be on another panel, or none."""
+    index = s.phone_index(details.phone) if details.phone else None
+    return s.patients.likely_duplicates(details.name, phone_index=index, birth_year=details.birth_year)
+
+
+def looks_like(matches: list[Patient], details: NewPatient) -> str:
+    """Why the admin is stopped, like: looks like patient 4376 (same name and birth year).
+    Short IDs only, never names."""
+    first = matches[0]
+    if details.phone and first.phone == details.phone:
+        why = "same name and phone"
+    elif details.birth_year is not None and first.birth_year == details.birth_year:
+        why = "same name and birth year"
+    else:
+        why = "same name, and no phone or birth year to tell them apart"
+    noun = "patient" if len(matches) == 1 else "patients"
+    return f"looks like {noun} {', '.join(p.short_id for p in matches)} ({why})"
+
+
+def phone_full(s: Store, phone: str | None) -> str | None:
+    """Why one more patient cannot go on this phone, or None when there is room."""
+    if not phone:
+        return None
+    already = s.patients.count_on_phone(s.phone_index(phone))
+    if already < MAX_PROFILES:
+        return None
+    return f"{mask(phone)} already has {already} patients, the most one phone can choose between"
+
+
+def enrol(s: Store, details: NewPatient, chw_id: int | None, *, allow_duplicate: bool = False) -> Patient:
+    """Enrol after the checks, in one transaction (so two admins cannot both slip past)."""
+    with s.write():
+        matches = lookalikes(s, details)
+        if matches and not allow_duplicate:
+            raise click.ClickException(
+                f"this person {looks_like(matches, details)}; use --allow-duplicate to enrol anyway"
+            )
+        problem = phone_full(s, details.phone)
+        if problem:
+            raise click.ClickException(problem)
+        patient = s.patients.add(**vars(details), chw_id=chw_id)
+        detail = f"allow_duplicate={','.join(p.short_id for p in matches)}" if matches else ""
+        s.audit.record("cli", "patient.enrol", f"patient:{patient.short_id}", detail)
+    return patient
