@@ -9,7 +9,19 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flows import effects as fx
-from flows.compact import AMBIGUOUS_UNIT, DUPLICATE, MISSING, NO_ID, RANGE, SYNTAX, Problem
+from flows.compact import (
+    AMBIGUOUS_UNIT,
+    DUPLICATE,
+    MISSING,
+    NO_ID,
+    RANGE,
+    SYNTAX,
+    UNIT,
+    ParseResult,
+    Problem,
+    looks_like_compact,
+    parse_compact,
+)
 from flows.context import Context, PatientView, StaffView
 from flows.engine import Message, msg
 from flows.readings import KINDS, Reading, format_reading
@@ -18,6 +30,9 @@ from flows.readings import KINDS, Reading, format_reading
 READINGS_PER_REPLY = 2
 ALERT_LEVELS = ("urgent",)
 TREND_LEVELS = ("high", "urgent")
+# Replies that tell someone to get care now: they go out even to a muted number.
+SAFETY_ADVICE = frozenset({"reading.urgent", "reading.urgent_discreet", "nurse.urgent", "chw.urgent",
+                           "safety.urgent"})
 
 
 def local_time(moment: datetime, zone: str) -> str:
@@ -37,9 +52,11 @@ def problem_tokens(problems: Sequence[Problem]) -> str:
 def problem_hint(problems: Sequence[Problem]) -> Message:
     """What to send instead: the right form for the first kind that went wrong."""
     for problem in problems:
+        if problem.suggestion:  # "T 101" is surely Fahrenheit: offer "T 101F"
+            return msg("reading.right_form", example=problem.suggestion)
         if problem.reason == AMBIGUOUS_UNIT:
             return msg("reading.glucose_unit", token=problem.token)
-        if problem.kind in KINDS and problem.reason in (SYNTAX, RANGE, MISSING):
+        if problem.kind in KINDS and problem.reason in (SYNTAX, RANGE, MISSING, UNIT):
             return msg("reading.right_form", example=KINDS[problem.kind].example)
         if problem.reason == DUPLICATE and problem.kind in KINDS:
             return msg("reading.one_each", example=KINDS[problem.kind].example)
@@ -50,6 +67,22 @@ def _chunks(items: list[Message]) -> list[list[Message]]:
     return [items[i : i + READINGS_PER_REPLY] for i in range(0, len(items), READINGS_PER_REPLY)] or [[]]
 
 
+def read(text: str, ctx: Context, *, expect_patient_id: bool = False) -> ParseResult:
+    """The readings in a text, codes or the reading words of any shipped language."""
+    return parse_compact(text, expect_patient_id=expect_patient_id, words=ctx.reading_words)
+
+
+def carries_readings(text: str, ctx: Context, *, expect_patient_id: bool = False) -> bool:
+    return looks_like_compact(text, expect_patient_id=expect_patient_id, words=ctx.reading_words)
+
+
+def urgent_in(text: str, ctx: Context) -> list[Reading]:
+    """The readings in `text` that the care rules call urgent (empty when none)."""
+    if ctx.rules is None or not carries_readings(text, ctx):
+        return []
+    return [r for r in read(text, ctx).readings if ctx.rules.assess(r).level in ALERT_LEVELS]
+
+
 def submit(
     readings: Sequence[Reading],
     patient: PatientView,
@@ -57,29 +90,36 @@ def submit(
     *,
     problems: Sequence[Problem] = (),
     staff: StaffView | None = None,
+    alerted: bool = False,
 ) -> tuple[list[Message], list]:
     """Store the readings (minus repeats), assess them, raise alerts; return the
-    replies for the sender and the effects."""
+    replies for the sender and the effects. `alerted`: an urgent value in these
+    readings already raised an alert (sent before the sender could be told apart)."""
     directory, rules, now = ctx.directory, ctx.rules, ctx.now
     since = now - timedelta(minutes=ctx.config.repeat_minutes)
     fresh, repeated = [], []
     for reading in readings:
-        when = directory.duplicate_since(patient.id, reading.kind, reading.values, since)
-        (repeated if when else fresh).append((reading, when))
+        assessment = rules.assess(reading)
+        # A dangerous value sent again is a second measurement, never "already saved".
+        when = None if assessment.level in ALERT_LEVELS else directory.duplicate_since(
+            patient.id, reading.kind, reading.values, since)
+        (repeated if when else fresh).append((reading, assessment, when))
     problems = [p for p in problems if p.reason != NO_ID]
 
     extra = [msg("reading.also_not_understood", tokens=problem_tokens(problems))] if problems else []
+    name = patient.display_name
     if not fresh:
         if repeated:
             # Stored once; the sender is told so (and still told what was not understood).
-            first = min(when for _, when in repeated)
-            echo = " ".join(format_reading(r) for r, _ in repeated)
+            first = min(when for _, _, when in repeated)
+            echo = " ".join(format_reading(r) for r, _, _ in repeated)
             if patient.discreet and not staff:
-                return [msg("reading.repeat_discreet")] + extra, []
-            return [msg("reading.repeat", readings=echo, time=local_time(first, patient.time_zone))] + extra, []
+                return [msg("reading.repeat_discreet", name=name)] + extra, []
+            when_saved = local_time(first, patient.time_zone)
+            return [msg("reading.repeat", readings=echo, time=when_saved, name=name)] + extra, []
         return [msg("reading.not_understood", tokens=problem_tokens(problems), hint=problem_hint(problems))], []
 
-    assessed = [(reading, rules.assess(reading)) for reading, _ in fresh]
+    assessed = [(reading, a) for reading, a, _ in fresh]
     submitted_by = f"staff:{staff.id}" if staff else f"patient:{patient.short_id}"
     effects: list = [
         fx.SaveReadings(
@@ -98,7 +138,7 @@ def submit(
     # another while one is open (an urgent reading always does).
     if trending and not urgent and directory.has_open_alert(patient.id):
         trending = []
-    if urgent or trending:
+    if (urgent or trending) and not (alerted and urgent):
         flagged = urgent or trending
         effects.append(fx.RaiseAlert(
             patient_id=patient.id,
@@ -107,23 +147,29 @@ def submit(
             urgent=bool(urgent),
         ))
 
-    items = [(a.level, msg("reading.item", reading=format_reading(r), level=level_message(a.level, a.target)))
+    items = [(a.level, r, msg("reading.item", reading=format_reading(r), level=level_message(a.level, a.target)))
              for r, a in assessed]
+    # Repeats sent along with new readings are named too, so nothing is hidden.
+    items += [("repeat", r, msg("reading.item", reading=format_reading(r), level=msg("level.repeat")))
+              for r, _, _ in repeated]
     return _replies(patient, staff, items) + extra, effects
 
 
-def _replies(patient: PatientView, staff: StaffView | None, items: list[tuple[str, Message]]) -> list[Message]:
-    """The sender's replies: the danger first (with what to do), then what was saved."""
-    who = {"patient_id": patient.short_id, "name": patient.display_name} if staff else {}
-    danger = [item for level, item in items if level in ALERT_LEVELS]
-    rest = [item for level, item in items if level not in ALERT_LEVELS]
+def _replies(patient: PatientView, staff: StaffView | None, items: list[tuple[str, Reading, Message]]) -> list[Message]:
+    """The sender's replies: the danger first (with what to do), then what was saved.
+    Every reply names the patient, so on a shared phone a reading stored for the wrong
+    person shows at once (and UNDO takes it back)."""
+    who = {"patient_id": patient.short_id, "name": patient.display_name}
+    danger = [reading for level, reading, _ in items if level in ALERT_LEVELS]
+    rest = [item for level, _, item in items if level not in ALERT_LEVELS]
     if patient.discreet and not staff:
         # Nothing that names a condition before the PIN; safety advice still goes out.
-        return [msg("reading.urgent_discreet" if danger else "reading.saved_discreet")]
+        return [msg("reading.urgent_discreet" if danger else "reading.saved_discreet", name=patient.display_name)]
     if danger:
-        first = msg("chw.urgent" if staff else "reading.urgent", danger=danger[0], **who)
-        rest = danger[1:] + rest
-        return [first] + [msg("reading.more", readings=chunk) for chunk in _chunks(rest) if chunk]
+        # The first danger is named once, in the advice; any others are listed after it.
+        first = msg("chw.urgent" if staff else "reading.urgent", danger=format_reading(danger[0]), **who)
+        more = [item for level, _, item in items if level in ALERT_LEVELS][1:]
+        return [first] + [msg("reading.more", readings=chunk) for chunk in _chunks(more + rest) if chunk]
     key = "chw.saved" if staff else "reading.saved"
     chunks = _chunks(rest)
     return [msg(key, readings=chunks[0], **who)] + [msg("reading.more", readings=c) for c in chunks[1:]]

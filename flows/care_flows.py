@@ -3,12 +3,13 @@ nurse (triage), discreet mode, and the inbox of messages held behind the PIN."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from flows import care
 from flows import effects as fx
-from flows.compact import AMBIGUOUS_UNIT, parse_compact
+from flows.compact import AMBIGUOUS_UNIT
 from flows.context import Context
 from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.patient_flows import YES_NO, registry
@@ -25,6 +26,9 @@ PROBLEM_OPTIONS = tuple(
 )
 GLUCOSE_UNITS = (Option(MMOL_L, "mmol/L", "words.unit.mmol"), Option(MG_DL, "mg/dL", "words.unit.mgdl"))
 MAX_DAYS = 365
+# The patient's own words for the nurse: one SMS to the clinician with the reference.
+DESCRIPTION_MAX = 130
+_SPACED_BP = re.compile(r"^\s*(\d{2,3})\s+(\d{2,3})\s*$")
 HELD_PER_TEXT = 3
 
 
@@ -41,8 +45,11 @@ def _example(ctx: Context, session: Session) -> Mapping[str, Any]:
 
 def parse_value(text: str, ctx: Context, data: Mapping[str, Any]) -> Any:
     kind = KINDS[data["kind"]]
-    body = text if parse_compact(text).readings else f"{kind.codes[0]} {text}"
-    result = parse_compact(body)
+    if kind.name == "bp":
+        # "140 90" is how many people write a pressure they were just asked for.
+        text = _SPACED_BP.sub(r"\1/\2", text)
+    body = text if care.read(text, ctx).readings else f"{kind.codes[0]} {text}"
+    result = care.read(body, ctx)
     matching = [r for r in result.readings if r.kind == kind.name]
     if matching and not result.problems:
         return matching[0]
@@ -88,19 +95,49 @@ registry.action(Action("end", lambda turn: Answer()))
 
 
 def pending_readings(turn: Turn) -> Answer:
-    """Readings texted from a shared phone, saved once the sender said who they are."""
-    text, turn.session.pending = turn.session.pending, None
-    result = parse_compact(text or "")
-    replies, effects = care.submit(result.readings, person(turn), turn.ctx, problems=result.problems)
+    """Readings kept until the sender finished setting up, every text of them, saved now
+    in the order they were sent. On a shared phone nothing was kept: the person who just
+    gave their PIN is asked to send their reading again."""
+    pending, turn.session.pending = turn.session.pending, []
+    replies: list = []
+    effects: list = []
+    if any(kept.get("resend") for kept in pending):
+        return Answer(goto="@send_again")
+    for kept in pending:
+        result = care.read(kept.get("text", ""), turn.ctx)
+        said, done = care.submit(result.readings, person(turn), turn.ctx, problems=result.problems,
+                                 alerted=bool(kept.get("alerted")))
+        replies += said
+        effects += done
     return Answer(say=tuple(replies), effects=tuple(effects))
 
 
 registry.action(Action("pending_readings", pending_readings, private=True))
 
 
+def parse_reading_text(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    if not care.carries_readings(text, ctx):
+        raise Invalid("reading.send_again_hint")
+    return text
+
+
+# Open while the person who just gave their PIN sends their reading again (a reading
+# typed at any step is saved for the unlocked person by the conversation itself).
+registry.flow(
+    Flow(
+        name="send_again",
+        start="reading",
+        steps={"reading": Step(prompt="reading.send_again", parse=parse_reading_text,
+                               params=lambda ctx, session: {"name": ctx.person(session.patient_id).display_name},
+                               then=lambda text, turn: Answer(goto="@end"))},
+        private=True,
+    )
+)
+
+
 def compact_readings(session: Session, text: str, ctx: Context) -> Answer:
     """`BP 140/90` typed at any point by a patient whose profile is known."""
-    result = parse_compact(text)
+    result = care.read(text, ctx)
     replies, effects = care.submit(result.readings, ctx.person(session.patient_id), ctx, problems=result.problems)
     return Answer(say=tuple(replies), effects=tuple(effects))
 
@@ -167,12 +204,34 @@ def parse_days(text: str, ctx: Context, data: Mapping[str, Any]) -> int:
 
 
 def danger_answered(choice: str, turn: Turn) -> Answer:
+    if choice == "yes":
+        return _danger_sign(turn, "triage.danger", "danger sign")
+    return Answer(goto="describe")
+
+
+def danger_unclear(turn: Turn) -> Answer:
+    # Three answers we could not read to "any danger sign now?": treat it as yes. A
+    # nurse calling back about nothing costs far less than a missed emergency.
+    return _danger_sign(turn, "triage.unclear", "danger sign answer unclear")
+
+
+def _danger_sign(turn: Turn, reason: str, what: str) -> Answer:
+    patient = person(turn)
+    problem, days = turn.data["problem"], turn.data["days"]
+    # A danger sign ends triage: safety advice now, the clinician alerted now.
+    alert = fx.RaiseAlert(patient.id, reason=reason, summary=f"{problem} {days}d {what}")
+    return Answer(say=(msg("nurse.urgent"),), effects=(alert,), goto="@end")
+
+
+def parse_description(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    if len(text) > DESCRIPTION_MAX:
+        raise Invalid("nurse.describe_hint", limit=DESCRIPTION_MAX, over=len(text) - DESCRIPTION_MAX)
+    return text
+
+
+def described(description: str, turn: Turn) -> Answer:
     patient, ctx = person(turn), turn.ctx
     problem, days = turn.data["problem"], turn.data["days"]
-    if choice == "yes":
-        # A danger sign ends triage: safety advice now, the clinician alerted now.
-        alert = fx.RaiseAlert(patient.id, reason="triage.danger", summary=f"{problem} {days}d danger sign")
-        return Answer(say=(msg("nurse.urgent"),), effects=(alert,), goto="@end")
     ref = ctx.directory.allocate_ref("consult", "C")
     sex, birth_year = ctx.directory.profile(patient.id)
     about = " ".join(p for p in (sex or "", f"{ctx.now.year - birth_year}y" if birth_year else "") if p)
@@ -180,10 +239,17 @@ def danger_answered(choice: str, turn: Turn) -> Answer:
         "consult.clinician", ref=ref, name=patient.display_name, patient_id=patient.short_id, about=about,
         problem=msg(f"problem.{problem}"), days=days,
     ), purpose="consult")
+    # The patient's own words go to the nurse whole, in a message of their own.
+    words = fx.NotifyStaff("clinician", msg("consult.words", ref=ref, words=description), purpose="consult")
     return Answer(
         say=(msg("nurse.queued", ref=ref),), goto="@end",
-        effects=(fx.OpenConsult(patient.id, ref, {"problem": problem, "days": days}), notify),
+        effects=(fx.OpenConsult(patient.id, ref, {"problem": problem, "days": days, "words": description}),
+                 notify, words),
     )
+
+
+def _describe_prompt(ctx: Context, session: Session) -> Mapping[str, Any]:
+    return {"limit": DESCRIPTION_MAX}
 
 
 registry.flow(
@@ -194,7 +260,10 @@ registry.flow(
             "problem": Step(prompt="nurse.problem", options=PROBLEM_OPTIONS, save="problem", next="days",
                             hint="nurse.problem"),
             "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger"),
-            "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger"),
+            "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
+                           give_up=danger_unclear),
+            "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,
+                             params=_describe_prompt),
         },
     )
 )
@@ -221,6 +290,8 @@ def inbox(turn: Turn) -> Answer:
 
 registry.action(Action("discreet", toggle_discreet, private=True))
 registry.action(Action("inbox", inbox, private=True))
+
+registry.private_when_shared |= {"reading", "nurse"}
 
 # Menu items this module makes real, and the words that reach them from anywhere.
 MENU_DESTINATIONS = {"reading": "reading", "refill": "refill", "nurse": "nurse"}

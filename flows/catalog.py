@@ -12,6 +12,7 @@ single non-GSM letter would cut the segment from 160 characters to 70.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -42,7 +43,7 @@ PLACEHOLDERS: dict[str, str] = {
     "reading": "GLU 16.7 (301mg/dL)",
     "readings": "BP 185/125 P130: HIGH (aim <140/90). GLU 16.7 (301mg/dL): HIGH (aim 4.0-10.0).",
     "level": "HIGH (aim 4.0-10.0)",
-    "danger": "GLU 16.7 (301mg/dL): DANGER.",
+    "danger": "GLU 16.7 (301mg/dL)",  # the reading alone: the message says DANGER once
     "time": "23:59",
     "token": "GLU 25",
     "tokens": "hello, BP 300/90, x12",
@@ -65,8 +66,16 @@ PLACEHOLDERS: dict[str, str] = {
     "limit": "130",
     "over": "999",
     "text": "Nurse (C1234): " + "x" * 130,  # a held or relayed message: the longest advice
+    "phone": "+254712345678901",  # E.164 at its longest in practice
+    "who": "shared phone",  # alert.who_*, measured nested in each language
+    "action": "Opted out, no advice: CALL.",  # alert.advice_given or alert.no_sms, likewise
+    "words": "x" * 130,  # a patient's own words for the nurse: care_flows.DESCRIPTION_MAX
 }
 LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
+
+
+def strip_accents(word: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
 
 
 def _gsm_only(value: str) -> str:
@@ -112,13 +121,28 @@ class Catalog:
         return table.get(key) or self.messages[FALLBACK].get(key) or key
 
     def words(self, language: str, key: str) -> frozenset[str]:
-        """A comma-separated word list entry ("words.yes") as a set of casefolded words."""
+        """A comma-separated word list entry ("words.yes") as a set of casefolded words,
+        each also without its accents (people type `si` for `sí`, `menu` for `menú`)."""
         cache_key = (language, key)
         if cache_key not in self._words:
             table = self.messages.get(language, {})
             raw = table.get(key, "")
-            self._words[cache_key] = frozenset(w.strip().casefold() for w in raw.split(",") if w.strip())
+            words = {w.strip().casefold() for w in raw.split(",") if w.strip()}
+            self._words[cache_key] = frozenset(words | {strip_accents(w) for w in words})
         return self._words[cache_key]
+
+    def reading_words(self) -> dict[str, str]:
+        """Every single word that names a kind of reading in any language ("sukari",
+        "tension", "azucar"), accents stripped, to the kind: `sukari 7.2` is `GLU 7.2`."""
+        found: dict[str, str] = {}
+        for language in self.languages:
+            for key in self.messages[language]:
+                if key.startswith("words.kind."):
+                    kind = key.removeprefix("words.kind.")
+                    for word in self.words(language, key):
+                        if " " not in word:
+                            found.setdefault(strip_accents(word), kind)
+        return found
 
     def render(self, language: str, message: Message, channel: str = "sms") -> str:
         voice_key = f"{message.key}@voice"

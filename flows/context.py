@@ -6,6 +6,7 @@ service module implements it over storage and tests implement it in memory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -107,6 +108,15 @@ class Directory(Protocol):
 
     def has_open_alert(self, patient_id: int) -> bool: ...
 
+    def people_on_phone(self, phone: str) -> int:
+        """How many patients already use this phone number (E.164)."""
+        ...
+
+    def likely_duplicate(self, name: str, birth_year: int | None, phone: str | None, chw_id: int | None) -> str | None:
+        """The short ID of a patient who is probably this person already (same phone and
+        name, or same name and birth year in the CHW's panel), or None."""
+        ...
+
 
 @dataclass(frozen=True)
 class FlowConfig:
@@ -142,6 +152,11 @@ class Context:
     config: FlowConfig = field(default_factory=FlowConfig)
     catalog: Catalog | None = None
     rules: CareRules | None = None
+    # Words that name a reading in the shipped languages ("sukari" -> glucose), so
+    # `sukari 7.2` reads like `GLU 7.2`.
+    reading_words: Mapping[str, str] = field(default_factory=dict)
+    # Pictures or recordings that came with the text (an MMS): we cannot read them.
+    media: int = 0
 
     def words(self, language: str, key: str) -> set[str]:
         """The words that mean `key` ("yes": yes, y, ndio...) in this language and English."""

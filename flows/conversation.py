@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flows import care, staff_commands
+from flows import care, care_flows, staff_commands
 from flows import effects as fx
 from flows.care_flows import PATIENT_KEYWORDS, compact_readings
 from flows.catalog import Catalog
-from flows.compact import looks_like_compact
 from flows.context import Context
 from flows.engine import Outcome, Session, msg
 from flows.normalise import normalise
 from flows.patient_flows import registry
-from flows.runner import Runner
+from flows.readings import format_reading
+from flows.runner import Runner, prompt_of
 
 runner = Runner(registry)
 
 KEYWORDS = ("stop", "start", "help", "menu", "back", "lang", "undo", *PATIENT_KEYWORDS)
+# The opt-out words the carrier (Twilio) acts on and confirms by itself. For any other stop
+# word, in any language, nobody else will confirm: we do, with the way back.
+CARRIER_STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
 
 
 def keyword_in(text: str, language: str, catalog: Catalog | None) -> str | None:
@@ -41,12 +44,20 @@ def keyword(text: str, session: Session, ctx: Context) -> str | None:
     return keyword_in(text, session.language, ctx.catalog)
 
 
+def keyword_at(text: str, session: Session, ctx: Context) -> str | None:
+    """The keyword a text is at this point of the conversation. A number that answers
+    the open question is that answer: "0" to "for how many days?" is zero days, and is
+    MENU only where no question takes it."""
+    word = keyword(text, session, ctx)
+    if word and text.isdigit() and runner.accepts(session, text, ctx):
+        return None
+    return word
+
+
 def waiting_for_yes(session: Session) -> bool:
     """Is the current step a yes/no question? Then YES answers it, not an opt-in."""
-    if not session.flow:
-        return False
-    step = registry.flows[session.flow].steps[session.step]
-    return any(option.value == "yes" for option in step.options)
+    step = runner.current_step(session)
+    return step is not None and any(option.value == "yes" for option in step.options)
 
 
 def ready_patient(session: Session, ctx: Context):
@@ -75,13 +86,34 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     """The step function: (session, input, context) -> (session, replies, effects)."""
     session = session.copy()
     text = normalise(raw)
-    word = keyword(text, session, ctx)
+    effects: list = []
+    if session.pending and expired(session, ctx):
+        # Readings nobody claimed before the conversation lapsed: never guessed onto a
+        # person (the next one to pick themselves may be someone else). Any urgent value
+        # among them already alerted the clinician when it arrived.
+        effects.append(fx.Audit("readings.unclaimed", "sender", f"texts={len(session.pending)}"))
+        session.pending = []
+    word = keyword_at(text, session, ctx)
+    out = _respond(session, text, word, ctx)
+    out.effects[:0] = effects
+    if ctx.staff is None:
+        _safety_net(text, out, ctx)
+    if len(ctx.people) > 1 and out.session.flow is None:
+        # On a shared phone a PIN opens one task, not the phone: once it is done, whoever
+        # texts next says who they are before anything is stored or shown.
+        out.session.unlocked_until = None
+    return out
 
+
+def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Outcome:
+    if not text and ctx.media:
+        return Outcome(session, [msg("media.unreadable")])
     if word == "stop":
-        # Twilio itself confirms STOP to the sender, so we stay silent.
         session.clear_flow()
         session.unlocked_until = None
-        return Outcome(session, [], [fx.OptOut()])
+        # The carrier confirms its own stop words; we confirm the others.
+        replies = [] if text.casefold() in CARRIER_STOP_WORDS else [msg("optout.done")]
+        return Outcome(session, replies, [fx.OptOut()])
     if ctx.opted_out:
         said_yes = text.casefold() in ctx.words(session.language, "words.yes")
         if word == "start" or (said_yes and not waiting_for_yes(session)):
@@ -101,10 +133,10 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     if word == "back":
         return runner.back(session, ctx)
     if word == "lang":
-        return runner.enter("language", session, ctx)
+        return runner.detour("language", session, ctx)
 
     if staff_commands.looks_like_staff_command(text):
-        return staff_commands.refuse(session, text, ctx)
+        return patient_reply(session, text, ctx) or staff_commands.refuse(session, text, ctx)
     if word == "undo":
         replies, effects = care.undo(ctx)
         return Outcome(session, replies, effects)
@@ -114,18 +146,8 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         if session.patient_id != patient.id:
             return runner.enter("choose", session, ctx)
         return runner.enter(PATIENT_KEYWORDS[word], session, ctx)
-    if looks_like_compact(text) and patient is not None:
-        session.clear_flow()
-        if session.patient_id == patient.id and (len(ctx.people) == 1 or session.unlocked(ctx.now)):
-            answer = compact_readings(session, text, ctx)
-            return Outcome(session, list(answer.say), list(answer.effects))
-        # A shared phone: save the readings once the sender says who they are.
-        session.pending = text
-        return runner.enter("choose", session, ctx)
-    if looks_like_compact(text) and ctx.people and session.flow is None:
-        # Enrolled, but consent or a PIN is still missing: keep the readings until then.
-        session.pending = text
-        return runner.home(session, ctx)
+    if care.carries_readings(text, ctx) and not (session.flow == "reading" and session.step == "value"):
+        return _readings(session, text, patient, ctx)
 
     if expired(session, ctx):
         session.clear_flow()
@@ -145,3 +167,79 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
             session.misses = 0
         return out
     return runner.answer(session, text, ctx)
+
+
+# On a shared phone a reading typed just anywhere may come from whoever holds the phone
+# now; it is stored straight away only as the answer to "send your reading".
+ANSWERS_A_READING = ("send_again", "reading")
+
+
+def _readings(session: Session, text: str, patient, ctx: Context) -> Outcome:
+    """Readings typed at any point. They are stored only for a person told apart on
+    purpose; otherwise every text of them is kept until the sender is known and set up."""
+    shared = len(ctx.people) > 1
+    if patient is not None and session.patient_id == patient.id and (
+        not shared or (session.unlocked(ctx.now) and session.flow in ANSWERS_A_READING)
+    ):
+        session.clear_flow()
+        answer = compact_readings(session, text, ctx)
+        return Outcome(session, list(answer.say), list(answer.effects))
+    if patient is not None:
+        # A shared phone, nobody told apart yet: the text itself is not kept, since the
+        # phone may change hands before someone picks a name and a PIN. Whoever does is
+        # asked to send the reading again (any urgent value is alerted at once below).
+        session.pending = [{"resend": True}]
+        return runner.enter("choose", session, ctx)
+    session.keep_pending(text)
+    step = runner.current_step(session)
+    if step is not None and not expired(session, ctx):
+        # Joining, consent or PIN set-up under way: the open question still stands.
+        return Outcome(session, [prompt_of(step, session, ctx)])
+    session.clear_flow()
+    return runner.home(session, ctx)
+
+
+def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
+    """`C2 thank you` from a patient: their reply joins the thread of their own consult
+    (or refill), and reaches the staff who handle it."""
+    match = staff_commands.REF.match(text)
+    kind = staff_commands.KINDS_BY_PREFIX[match.group(1).upper()] if match else None
+    if kind not in ("consult", "refill") or not match.group(3).strip():
+        return None
+    ref = f"{match.group(1).upper()}{match.group(2)}"
+    request = ctx.directory.request(kind, ref)
+    patient = ctx.person(request.patient_id) if request else None
+    if patient is None:
+        return None
+    words = match.group(3).strip()
+    if len(words) > care_flows.DESCRIPTION_MAX:
+        return Outcome(session, [msg("consult.reply_too_long", ref=ref, limit=care_flows.DESCRIPTION_MAX)])
+    role = "clinician" if kind == "consult" else "pharmacist"
+    notify = fx.NotifyStaff(role, msg("consult.patient_reply", ref=ref, patient_id=patient.short_id, words=words),
+                            purpose=kind)
+    return Outcome(session, [msg("consult.reply_sent", ref=ref)],
+                   [notify, fx.Audit("request.patient_reply", f"{kind}:{ref}")])
+
+
+def _safety_net(text: str, out: Outcome, ctx: Context) -> None:
+    """An urgent value is never lost, whatever state the sender is in (opted out, not
+    yet set up, declined, locked out, half-way through another question, unknown, or
+    not yet told apart on a shared phone): the clinician is alerted with the reading,
+    and the sender gets the safety advice wherever we may still text them."""
+    urgent = care.urgent_in(text, ctx)
+    if not urgent or any(isinstance(e, fx.RaiseAlert) and e.urgent for e in out.effects):
+        return
+    pending = out.session.pending
+    if pending and pending[-1].get("text") == text:
+        pending[-1]["alerted"] = True  # saved later without a second alert
+    people = ctx.people
+    patient = people[0] if len(people) == 1 else None
+    out.effects.append(fx.RaiseAlert(
+        patient_id=patient.id if patient else None,
+        reason="urgent.unconfirmed_sender" if patient is None else "urgent.before_setup",
+        summary=" ".join(format_reading(r) for r in urgent),
+        candidates=tuple(p.short_id for p in people) if patient is None else (),
+        reachable=not ctx.opted_out,
+    ))
+    if not ctx.opted_out:
+        out.replies.insert(0, msg("safety.urgent", danger=format_reading(urgent[0])))

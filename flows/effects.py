@@ -106,12 +106,19 @@ class SaveReadings:
 @dataclass(frozen=True)
 class RaiseAlert:
     """An alert for the clinician on call. `summary` is shown in their SMS; the service
-    gives the alert its reference and links it to this text's readings, if any."""
+    gives the alert its reference and links it to this text's readings, if any.
 
-    patient_id: int
+    `patient_id` is None when the sender is not yet told apart: a new number, or a shared
+    phone whose people are `candidates` (short IDs); the clinician then gets the number
+    to call. `reachable` is False when we may not text the sender (opted out), so no
+    advice went out and the clinician must call."""
+
+    patient_id: int | None
     reason: str
     summary: str
     urgent: bool = True
+    candidates: tuple[str, ...] = ()
+    reachable: bool = True
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class Step:
     # Steps that only ask (never store) can be returned to with BACK; those that
     # act (a PIN check) cannot, so BACK skips them.
     backable: bool = True
+    # A safety question never falls back to the menu: after the last miss this decides
+    # (safety advice and an alert) instead of dropping the question.
+    give_up: Handler | None = None
 
     def options_for(self, ctx: Context, session: Session) -> Sequence[Option]:
         return self.choose(ctx, session) if self.choose else self.options
@@ -116,20 +119,34 @@ class Session:
     updated_at: str | None = None
     # Where to go once the PIN is entered (a private flow the sender asked for).
     resume: str | None = None
-    # Readings texted from a shared phone before saying who is texting.
-    pending: str | None = None
+    # Texts with readings kept until the sender can be told apart or is set up (a shared
+    # phone before saying who is texting, consent or PIN still missing), oldest first:
+    # {"text": ..., "alerted": True when an urgent value in it already raised an alert}.
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    # The question a detour (LANG) interrupted, to come back to: flow, step, data, trail.
+    aside: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # By hand, not dataclasses.asdict: that deep-copies recursively on every text.
         state = {name: getattr(self, name) for name in _SESSION_FIELDS}
         state["data"], state["trail"] = dict(self.data), list(self.trail)
+        state["pending"] = [dict(p) for p in self.pending]
         return state
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> Session:
         if not raw:
             return cls()
-        return cls(**{k: v for k, v in raw.items() if k in _SESSION_FIELDS})
+        fields = {k: v for k, v in raw.items() if k in _SESSION_FIELDS}
+        pending = fields.get("pending")
+        if isinstance(pending, str):  # sessions stored before several texts could wait
+            fields["pending"] = [{"text": pending}]
+        elif pending is None:
+            fields["pending"] = []
+        return cls(**fields)
+
+    def keep_pending(self, text: str) -> None:
+        self.pending.append({"text": text})
 
     def copy(self) -> Session:
         return Session.from_dict(self.to_dict())

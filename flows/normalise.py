@@ -12,7 +12,11 @@ import unicodedata
 
 # Invisible characters that phones and copy-paste insert; NFKC keeps them, so we drop them.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-_DROP_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH)
+# Smartphones type curly apostrophes and quotes; word lists hold the straight ones
+# ("d'accord"), and a curly one would also make a reply cost three SMS if echoed.
+_STRAIGHTEN = {ord(ch): "'" for ch in "\u2018\u2019\u201a\u201b\u02bc\u2032"} | {
+    ord(ch): '"' for ch in "\u201c\u201d\u201e\u201f\u2033"}
+_CLEAN = str.maketrans({**{ord(ch): None for ch in ZERO_WIDTH}, **_STRAIGHTEN})
 
 # The Arabic decimal separator, as typed on Arabic keyboards in "٣٨٫٢".
 _ARABIC_DECIMAL_SEPARATOR = "\u066b"
@@ -36,8 +40,9 @@ def _visible(ch: str) -> bool:
 
 
 def normalise(text: str) -> str:
-    """NFKC, invisible characters removed, every decimal digit as ASCII, runs of
-    whitespace (line breaks included) as one space, no surrounding spaces; case kept."""
-    text = unicodedata.normalize("NFKC", text.translate(_DROP_ZERO_WIDTH))
+    """NFKC, invisible characters removed, curly quotes straightened, every decimal
+    digit as ASCII, runs of whitespace (line breaks included) as one space, no
+    surrounding spaces; case kept."""
+    text = unicodedata.normalize("NFKC", text.translate(_CLEAN))
     text = "".join(_ascii_digit(ch) for ch in text if _visible(ch))
     return " ".join(text.split())

@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows import effects as fx
 from flows.context import Context
 from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
-from flows.runner import Action, Registry, answered
+from flows.runner import RESUME, Action, Registry, answered
 from flows.segments import GSM_7, encoding, fold_to_gsm
 
 registry = Registry()
@@ -31,6 +32,10 @@ MENU_OPTIONS = (
     Option("reminders", "Reminders", "words.menu.reminders"),
     Option("language", "Language", "words.menu.language"),
 )
+# The welcome offers these by code, so a new number can switch at its first reply.
+WELCOME_LANGUAGES = tuple(Option(o.value, o.value.upper(), o.words) for o in LANGUAGE_OPTIONS if o.value != "en")
+LANGUAGES = frozenset(o.value for o in LANGUAGE_OPTIONS)
+# The most people one phone can hold: the picker lists them all and "Someone new" in one SMS.
 MAX_PROFILES = 4
 
 
@@ -74,7 +79,31 @@ def _pin_digest(pin: str, sender: str) -> str:
     return hashlib.sha256(f"{sender}\x1f{pin}".encode()).hexdigest()
 
 
+# PINs found first in every list of guessed PINs: the keypad's middle column and its
+# reverse, pairs and the years people think of first.
+COMMON_PINS = frozenset({"2580", "0852", "1122", "1004", "2000", "1313", "6969", "1998", "2001", "0007"})
+
+
+def guessable_pin(pin: str, birth_year: int | None = None) -> bool:
+    """A PIN anyone would try first: 0000, a run up or down (1234, 9876), a repeated
+    pair (1212), a well-known one (2580), or the person's own year of birth."""
+    digits = [int(ch) for ch in pin]
+    steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
+    if len(steps) == 1 and steps <= {-1, 0, 1}:
+        return True
+    return pin[:2] == pin[2:] or pin in COMMON_PINS or (birth_year is not None and pin == str(birth_year))
+
+
+def _birth_year(turn: Turn) -> int | None:
+    if turn.data.get("birth_year"):
+        return int(turn.data["birth_year"])
+    person = turn.ctx.person(turn.session.patient_id)
+    return turn.ctx.directory.profile(person.id)[1] if person else None
+
+
 def remember_pin(pin: str, turn: Turn) -> Answer:
+    if guessable_pin(pin, _birth_year(turn)):
+        return Answer(goto=None, say=(msg("pin.weak"),), prompt=False)
     return Answer(goto="pin_again", data={"pin_digest": _pin_digest(pin, turn.ctx.sender)})
 
 
@@ -86,6 +115,9 @@ def mismatch(turn: Turn) -> Answer:
 
 
 def join_consent(choice: str, turn: Turn) -> Answer:
+    if choice in LANGUAGES:
+        # The welcome offers the other languages: switch, and ask again in that one.
+        return Answer(goto=None, session={"language": choice})
     if choice == "no":
         # Nothing is stored for a person who says no: the session is simply dropped.
         return Answer(say=(msg("join.declined"),), goto="@goodbye")
@@ -124,7 +156,17 @@ def join_finish(turn: Turn) -> Answer:
         say=(msg("join.done", name=short_name(turn.data["name"]), patient_id=turn.data["short_id"]),),
         effects=(fx.SetLanguage(turn.data["patient_id"], language),),
         session={"language": language},
+        # Readings texted before joining are saved now, under the new record.
+        goto="@pending_readings" if turn.session.pending else None,
     )
+
+
+def parse_new_name(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    name = parse_name(text, ctx, data)
+    # The same person joining twice from one phone would split their record in two.
+    if ctx.directory.likely_duplicate(name, None, ctx.sender, None):
+        raise Invalid("join.already_here")
+    return name
 
 
 registry.flow(
@@ -132,8 +174,9 @@ registry.flow(
         name="join",
         start="consent",
         steps={
-            "consent": Step(prompt="join.welcome", options=YES_NO, then=join_consent, hint="join.yes_no"),
-            "name": Step(prompt="join.name", parse=parse_name, save="name", next="birth_year"),
+            "consent": Step(prompt="join.welcome", options=YES_NO + WELCOME_LANGUAGES, then=join_consent,
+                            hint="join.yes_no"),
+            "name": Step(prompt="join.name", parse=parse_new_name, save="name", next="birth_year"),
             "birth_year": Step(
                 prompt="join.birth_year",
                 parse=parse_birth_year,
@@ -240,6 +283,9 @@ def profile_chosen(value: str, turn: Turn) -> Answer:
     session = turn.session
     session.unlocked_until = None
     if value == "new":
+        if len(turn.ctx.people) >= MAX_PROFILES:
+            # One more would not fit the picker: it would be enrolled but unreachable.
+            return Answer(goto=None, say=(msg("choose.full", count=MAX_PROFILES),), prompt=False)
         session.patient_id = None
         return Answer(goto="@join")
     session.patient_id = int(value)
@@ -256,9 +302,10 @@ def destination_for(patient_id: int, session: Session, ctx: Context, *, shared: 
         return "consent"
     if not person.has_pin:
         return "newpin"
-    # Readings texted before the sender said who they are are saved right after the PIN.
-    after = "pending_readings" if session.pending else "menu"
-    return f"unlock>{after}" if shared else after
+    # Readings kept before the sender said who they are: right after the PIN. Otherwise
+    # the menu; on a shared phone the PIN is asked when an item needs it, so it opens
+    # that one task and nothing else.
+    return "unlock>pending_readings" if session.pending else "menu"
 
 
 def check_pin(pin: str, turn: Turn) -> Answer:
@@ -322,6 +369,9 @@ registry.flow(
 def language_chosen(language: str, turn: Turn) -> Answer:
     patient = turn.session.patient_id if turn.ctx.person(turn.session.patient_id) else None
     effects = (fx.SetLanguage(patient, language),) if patient else ()
+    if turn.session.aside:
+        # LANG in the middle of a question: carry on with it, now in the new language.
+        return Answer(goto="@" + RESUME, effects=effects, session={"language": language})
     return Answer(goto=DONE, say=(msg("language.done"),), effects=effects, session={"language": language})
 
 
@@ -344,6 +394,23 @@ def my_reminders(turn: Turn) -> Answer:
 
 
 registry.action(Action("reminders", my_reminders, private=True))
+
+
+def profile_locked(session: Session, ctx: Context) -> bool:
+    person = ctx.person(session.patient_id)
+    return bool(person and person.locked(ctx.now))
+
+
+def locked_notice(turn: Turn) -> Answer:
+    """A locked profile says so, and until when, instead of asking for a PIN in vain."""
+    person = _person(turn)
+    until = person.locked_until.astimezone(ZoneInfo(person.time_zone)).strftime("%H:%M")
+    return Answer(say=(msg("pin.locked_until", name=person.display_name, time=until),),
+                  session={"patient_id": None, "unlocked_until": None})
+
+
+registry.action(Action("locked", locked_notice))
+registry.locked = profile_locked
 
 
 # -- where a sender lands ----------------------------------------------------------------

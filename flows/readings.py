@@ -8,6 +8,14 @@ Glucose is stored in mmol/L. Values entered in mg/dL are divided by 18.0, the fa
 meters and clinical tables use (glucose is 180.16 g/mol, so 18.016 exactly; the 0.1 %
 difference is far below a meter's own error). The mg/dL range 18-630 is the mmol/L range
 1.0-35.0 times that same factor, so both units refuse the same readings.
+
+Weight is stored in kg and temperature in degrees Celsius. A weight typed in pounds is
+converted with the exact international pound (0.45359237 kg) and a temperature typed in
+Fahrenheit with (F - 32) * 5/9, both rounded to 0.1. Like glucose in mg/dL, a converted
+reading keeps what was typed ("entered", "unit") so the echo can show it: `WT 81.6 (180lb)`,
+`T 38.3 (101F)`. A reading typed in the canonical unit has no such keys, so `WT 64` and
+`WT 64 kg` are the same reading (and dedupe as one); plausibility is judged on the
+converted value.
 """
 
 from __future__ import annotations
@@ -22,6 +30,14 @@ MG_DL = "mg/dL"
 GLUCOSE_MG_DL_ABOVE = 35.0
 # ...and one below this is mmol/L (under 20 mg/dL is barely compatible with life).
 GLUCOSE_MMOL_L_BELOW = 20.0
+
+KG_PER_LB = 0.45359237
+KG = "kg"
+LB = "lb"
+CELSIUS = "C"
+FAHRENHEIT = "F"
+# A degree sign or word with no scale ("38°", "38 degrees"): read like a plain number.
+DEGREE = "°"
 
 
 @dataclass(frozen=True)
@@ -40,7 +56,8 @@ class Measure:
 @dataclass(frozen=True)
 class Kind:
     """A kind of reading. `codes` are upper case, the first one is what replies show;
-    `units` maps each unit spelling people type (upper case) to the canonical unit;
+    `units` maps each unit spelling people type (upper case, accents stripped, no
+    trailing full stop) to the canonical unit;
     `example` is the right form shown when a reading is refused."""
 
     name: str
@@ -58,7 +75,9 @@ class Reading:
     values by kind (int where no decimals are allowed, float otherwise):
       bp          systolic, diastolic, pulse (optional)
       glucose     mmol_l, entered, unit ("mmol/L" or "mg/dL")
-      weight      kg;  temperature  celsius;  spo2  percent;  pulse  bpm
+      weight      kg, and entered, unit ("lb") only when typed in pounds
+      temperature celsius, and entered, unit ("F") only when typed in Fahrenheit
+      spo2        percent;  pulse  bpm
     `text` is the part of the message it was read from, for echoes; == ignores it.
     Treat `values` as read-only.
     """
@@ -72,6 +91,11 @@ def _measures(*measures: Measure) -> dict[str, Measure]:
     return {m.name: m for m in measures}
 
 
+def _spellings(units: Mapping[str, str]) -> dict[str, str]:
+    """{canonical: "SPELLING SPELLING ..."} as {spelling: canonical}."""
+    return {spelling: canonical for canonical, spellings in units.items() for spelling in spellings.split()}
+
+
 KINDS: Mapping[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -80,7 +104,7 @@ KINDS: Mapping[str, Kind] = {
             "blood pressure",
             ("BP",),
             _measures(Measure("systolic", 60, 260, 0), Measure("diastolic", 30, 160, 0), Measure("pulse", 30, 220, 0)),
-            {"MMHG": "mmHg"},
+            {"MMHG": "mmHg", "MM/HG": "mmHg"},
             "BP 140/90",
         ),
         Kind(
@@ -92,17 +116,44 @@ KINDS: Mapping[str, Kind] = {
             "GLU 7.2",
         ),
         Kind("weight", "weight", ("WT", "W", "WEIGHT", "KG"), _measures(Measure("kg", 1, 300, 1)),
-             {"KG": "kg", "KGS": "kg"}, "WT 64.5"),
+             _spellings({
+                 KG: "KG KGS KILO KILOS KILOGRAM KILOGRAMS KILOGRAMME KILOGRAMMES KILOGRAMO KILOGRAMOS KILOGRAMU",
+                 LB: "LB LBS POUND POUNDS LIVRE LIVRES LIBRA LIBRAS PAUNI",
+             }), "WT 64.5"),
         Kind("temperature", "temperature", ("T", "TEMP", "TEMPERATURE"), _measures(Measure("celsius", 30.0, 45.0, 1)),
-             {"C": "C", "°C": "C", "°": "C", "DEGC": "C"}, "T 38.2"),
+             _spellings({
+                 CELSIUS: "C °C DEGC CELSIUS CENTIGRADE CENTIGRADO CENTIGRADOS",
+                 FAHRENHEIT: "F °F DEGF FAHRENHEIT",
+                 DEGREE: "° DEG DEGS DEGREE DEGREES DEGRE DEGRES GRADO GRADOS NYUZI",
+             }), "T 38.2"),
         Kind("spo2", "oxygen saturation", ("SPO2", "SPO", "O2", "SAT"), _measures(Measure("percent", 50, 100, 0)),
-             {"%": "%"}, "SPO2 95"),
+             _spellings({"%": "% PCT PERCENT POURCENT PORCENTAJE ASILIMIA"}), "SPO2 95"),
+        # LPM: latidos por minuto (Spanish); PPM: pulsations par minute (French).
         Kind("pulse", "pulse", ("P", "PULSE", "HR"), _measures(Measure("bpm", 30, 220, 0)),
-             {"BPM": "bpm", "/MIN": "bpm"}, "P 72"),
+             _spellings({"bpm": "BPM /MIN B/MIN LPM PPM"}), "P 72"),
     )
 }
 
 CODES: Mapping[str, str] = {code: kind.name for kind in KINDS.values() for code in kind.codes}
+
+# Spellings of units that no kind accepts, in the same form as `Kind.units` keys. A unit
+# of one kind written after another kind's value ("GLU 7 kg") is just as wrong, so
+# UNIT_LIKE is these and every kind's own units together. Single letters that are also
+# words people write after a number ("in", "m" for morning) are left out on purpose.
+OTHER_UNITS = frozenset((
+    # mass (MG is a glucose unit already)
+    "G", "GR", "GRS", "GRAM", "GRAMS", "GRAMME", "GRAMMES", "GRAMO", "GRAMOS", "GRAMU", "UG", "MCG", "OZ",
+    "ST", "STONE", "STONES", "K",
+    # length
+    "CM", "MM", "FT", "FEET", "INCH", "INCHES", "METRE", "METRES", "METER", "METERS", "METRO", "METROS",
+    # volume
+    "L", "ML", "DL", "CC", "LITRE", "LITRES", "LITER", "LITERS", "LITRO", "LITROS", "LITA",
+    # concentration and pressure
+    "G/L", "G/DL", "MG/L", "UMOL/L", "UMOL", "MEQ", "MEQ/L", "IU", "UI", "KPA", "CMHG", "CM/HG",
+    # time and energy
+    "MIN", "MINS", "MINUTE", "MINUTES", "SEC", "KCAL", "CAL",
+))
+UNIT_LIKE = OTHER_UNITS | {spelling for kind in KINDS.values() for spelling in kind.units}
 
 
 def kind_for_code(code: str) -> Kind | None:
@@ -126,6 +177,21 @@ def glucose_reading(entered: float, unit: str, text: str = "") -> Reading:
     return Reading("glucose", {"mmol_l": round(mmol_l, 1), "entered": float(entered), "unit": unit}, text)
 
 
+def weight_reading(entered: float, unit: str = KG, text: str = "") -> Reading:
+    """A weight from a value in `unit` ("kg" or "lb"), stored in kg (to 0.1 kg)."""
+    if unit == LB:
+        return Reading("weight", {"kg": round(entered * KG_PER_LB, 1), "entered": float(entered), "unit": LB}, text)
+    return Reading("weight", {"kg": float(entered)}, text)
+
+
+def temperature_reading(entered: float, unit: str = CELSIUS, text: str = "") -> Reading:
+    """A temperature from a value in `unit` ("C" or "F"), stored in Celsius (to 0.1)."""
+    if unit == FAHRENHEIT:
+        celsius = round((entered - 32) * 5 / 9, 1)
+        return Reading("temperature", {"celsius": celsius, "entered": float(entered), "unit": FAHRENHEIT}, text)
+    return Reading("temperature", {"celsius": float(entered)}, text)
+
+
 def out_of_range(reading: Reading) -> tuple[str, ...]:
     """Names of the values no patient can plausibly have; empty when the reading is plausible.
     A blood pressure whose systolic does not exceed its diastolic gives both names."""
@@ -134,15 +200,19 @@ def out_of_range(reading: Reading) -> tuple[str, ...]:
     if reading.kind == "glucose":
         measure = kind.measures["mg_dl"] if values["unit"] == MG_DL else kind.measures["mmol_l"]
         return () if measure.plausible(values["entered"]) else (measure.name,)
+    # "entered" and "unit" (a converted weight or temperature) say how it was typed: the
+    # converted value is the one judged.
     bad = tuple(
-        name for name, value in values.items() if value is not None and not kind.measures[name].plausible(value)
+        name
+        for name, value in values.items()
+        if name in kind.measures and value is not None and not kind.measures[name].plausible(value)
     )
     if reading.kind == "bp" and not bad and values["systolic"] <= values["diastolic"]:
         return ("systolic", "diastolic")
     return bad
 
 
-def _number(value: float, decimals: int) -> str:
+def number_text(value: float, decimals: int) -> str:
     # "38.0" echoes as "38": shorter, and what people write.
     text = f"{value:.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -150,14 +220,18 @@ def _number(value: float, decimals: int) -> str:
 
 def format_reading(reading: Reading) -> str:
     """The compact ASCII echo used in replies: "BP 140/90 P72", "GLU 7.2",
-    "GLU 7.2 (130mg/dL)", "WT 64.5", "T 38.2", "SPO2 95", "P 72"."""
+    "GLU 7.2 (130mg/dL)", "WT 64.5", "WT 81.6 (180lb)", "T 38.2", "T 38.3 (101F)",
+    "SPO2 95", "P 72"."""
     v = reading.values
     if reading.kind == "bp":
         text = f"BP {v['systolic']}/{v['diastolic']}"
         return f"{text} P{v['pulse']}" if v.get("pulse") is not None else text
     if reading.kind == "glucose":
-        text = f"GLU {_number(v['mmol_l'], 1)}"
-        return f"{text} ({_number(v['entered'], 1)}mg/dL)" if v["unit"] == MG_DL else text
+        text = f"GLU {number_text(v['mmol_l'], 1)}"
+        return f"{text} ({number_text(v['entered'], 1)}mg/dL)" if v["unit"] == MG_DL else text
     kind = KINDS[reading.kind]
     (measure,) = kind.measures.values()
-    return f"{kind.codes[0]} {_number(v[measure.name], measure.decimals)}"
+    text = f"{kind.codes[0]} {number_text(v[measure.name], measure.decimals)}"
+    if v.get("unit") in (LB, FAHRENHEIT) and v.get("entered") is not None:
+        return f"{text} ({number_text(v['entered'], measure.decimals)}{v['unit']})"
+    return text

@@ -15,6 +15,8 @@ from flows.context import Context
 from flows.engine import DONE, Answer, Flow, Invalid, Message, Outcome, Session, Step, Turn, match_option, msg
 
 MAX_MISSES = 3
+# The destination that returns to the question a detour interrupted.
+RESUME = "resume"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Registry:
         self.actions: dict[str, Action] = {}
         # Where a lost or timed-out sender lands: decided by who they are.
         self.home: Callable[[Session, Context], str] = lambda session, ctx: "menu"
+        # Is the sender's profile locked after wrong PINs? Then say so before asking.
+        self.locked: Callable[[Session, Context], bool] = lambda session, ctx: False
+        self.private_when_shared: set[str] = set()
 
     def flow(self, flow: Flow) -> Flow:
         self.flows[flow.name] = flow
@@ -41,9 +46,11 @@ class Registry:
         self.actions[action.name] = action
         return action
 
-    def private(self, name: str) -> bool:
+    def private(self, name: str, shared: bool = False) -> bool:
+        """Does `name` need the PIN first? On a shared phone, so does anything that stores
+        something for a person (a reading, a question to the nurse)."""
         target = self.flows.get(name) or self.actions.get(name)
-        return bool(target and target.private)
+        return bool(target and target.private) or (shared and name in self.private_when_shared)
 
 
 def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None) -> Message:
@@ -67,8 +74,12 @@ class Runner:
         out = out or Outcome(session)
         registry = self.registry
         name, _, resume = name.partition(">")
-        if registry.private(name) and not (session.patient_id and session.unlocked(ctx.now)):
+        if name == RESUME:
+            return self._resume(session, ctx, out)
+        if registry.private(name, len(ctx.people) > 1) and not (session.patient_id and session.unlocked(ctx.now)):
             name, resume = "unlock", name
+        if name == "unlock" and registry.locked(session, ctx):
+            name, resume = "locked", ""
         if resume:
             session.clear_flow()
             session.resume = resume
@@ -90,22 +101,58 @@ class Runner:
     def home(self, session: Session, ctx: Context, out: Outcome | None = None) -> Outcome:
         return self.enter(self.registry.home(session, ctx), session, ctx, out)
 
+    def detour(self, name: str, session: Session, ctx: Context) -> Outcome:
+        """Go to `name` (LANG) and afterwards back to the question it interrupted, with
+        everything answered so far (a registration half done is not lost)."""
+        if session.flow and session.flow != name:
+            session.aside = {"flow": session.flow, "step": session.step, "data": dict(session.data),
+                             "trail": list(session.trail), "resume": session.resume}
+        return self.enter(name, session, ctx)
+
+    def _resume(self, session: Session, ctx: Context, out: Outcome) -> Outcome:
+        aside, session.aside = session.aside, None
+        if not aside or aside.get("flow") not in self.registry.flows:
+            session.clear_flow()
+            return out
+        session.flow, session.step, session.data = aside["flow"], aside["step"], dict(aside["data"])
+        session.trail, session.resume, session.misses = list(aside["trail"]), aside.get("resume"), 0
+        out.replies.append(prompt_of(self.registry.flows[session.flow].steps[session.step], session, ctx))
+        return out
+
     # -- answering ----------------------------------------------------------------
+
+    def current_step(self, session: Session) -> Step | None:
+        flow = self.registry.flows.get(session.flow or "")
+        return flow.steps.get(session.step or "") if flow else None
+
+    def _read(self, step: Step, session: Session, text: str, ctx: Context) -> Any:
+        """The step's value for `text`; raises Invalid when the text does not answer it."""
+        options = step.options_for(ctx, session)
+        if options:
+            option = match_option(text, options, lambda key: ctx.words(session.language, key))
+            if option is None:
+                raise Invalid(step.hint or step.prompt)
+            return option.value
+        if step.parse:
+            return step.parse(text, ctx, session.data)
+        return text
+
+    def accepts(self, session: Session, text: str, ctx: Context) -> bool:
+        """Does `text` answer the open question? (Then "0" is a number of days, not MENU.)"""
+        step = self.current_step(session)
+        if step is None:
+            return False
+        try:
+            self._read(step, session, text, ctx)
+        except Invalid:
+            return False
+        return True
 
     def answer(self, session: Session, text: str, ctx: Context) -> Outcome:
         flow = self.registry.flows[session.flow]
         step = flow.steps[session.step]
-        options = step.options_for(ctx, session)
         try:
-            if options:
-                option = match_option(text, options, lambda key: ctx.words(session.language, key))
-                if option is None:
-                    raise Invalid(step.hint or step.prompt)
-                value: Any = option.value
-            elif step.parse:
-                value = step.parse(text, ctx, session.data)
-            else:
-                value = text
+            value = self._read(step, session, text, ctx)
         except Invalid as invalid:
             return self.miss(session, ctx, step, invalid.hint)
         session.misses = 0
@@ -118,6 +165,10 @@ class Runner:
 
     def miss(self, session: Session, ctx: Context, step: Step, hint: Message) -> Outcome:
         session.misses += 1
+        if session.misses >= MAX_MISSES and step.give_up is not None:
+            session.misses = 0
+            answer = step.give_up(Turn(session, session.data, ctx, ""))
+            return self._apply_answer(self.registry.flows[session.flow], answer, session, ctx, Outcome(session))
         if session.misses >= MAX_MISSES:
             # Three misses: stop asking the same question and offer a way out.
             session.clear_flow()

@@ -21,7 +21,7 @@ from flows.compact import looks_like_compact, parse_compact
 from flows.context import Context, PatientView
 from flows.engine import Message, Outcome, Session, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name, clean_phone, clean_sex
-from flows.patient_flows import short_name
+from flows.patient_flows import MAX_PROFILES, short_name
 
 MAY_RESET_ANY = {"chw_supervisor", "clinician", "admin"}
 MAY_ANSWER = {
@@ -111,10 +111,14 @@ def relay(session: Session, text: str, ctx: Context) -> Outcome:
 
 
 def register(session: Session, words: list[str], ctx: Context) -> Outcome:
-    """REG <name...> <sex> <birth year> [phone]: read from the end, since names have spaces."""
+    """REG <name...> <sex> <birth year> [phone] [YES]: read from the end, since names
+    have spaces. A trailing YES enrols someone who looks like a patient we already have."""
     if ctx.staff.role not in ("chw", "chw_supervisor", "clinician", "admin"):
         return Outcome(session, [msg("staff.help")])
     rest = list(words)
+    confirmed = bool(rest) and rest[-1].upper() == "YES"
+    if confirmed:
+        rest.pop()
     phone = None
     try:
         # The phone is last when a year stands before it, or when it looks like one.
@@ -124,14 +128,32 @@ def register(session: Session, words: list[str], ctx: Context) -> Outcome:
         if len(rest) < 3:
             raise EnrolmentError("format", "")
         year = clean_birth_year(rest.pop(), ctx.now.year)
-        sex = clean_sex(rest.pop())
+        sex = sex_from(rest.pop(), ctx)
         name = clean_name(" ".join(rest))
     except EnrolmentError as error:
         return Outcome(session, [msg(f"chw.reg_bad_{error.field}" if error.field in REG_FIELDS else "chw.reg_help")])
-    patient_id, short_id = ctx.directory.new_patient_ids()
     chw_id = ctx.staff.id if ctx.staff.role == "chw" else None
+    if phone and ctx.directory.people_on_phone(phone) >= MAX_PROFILES:
+        return Outcome(session, [msg("chw.reg_phone_full", count=MAX_PROFILES)])
+    duplicate = None if confirmed else ctx.directory.likely_duplicate(name, year, phone, chw_id)
+    if duplicate:
+        return Outcome(session, [msg("chw.reg_duplicate", patient_id=duplicate, name=short_name(name))])
+    patient_id, short_id = ctx.directory.new_patient_ids()
     effect = fx.EnrolPatient(patient_id, short_id, name, sex, year, phone, chw_id or 0)
     return Outcome(session, [msg("chw.registered", patient_id=short_id, name=short_name(name))], [effect])
+
+
+def sex_from(word: str, ctx: Context) -> str:
+    """F or M from the word a CHW typed, in the clinic's language only: "M" is male in
+    English but mwanamke (woman) in Kiswahili and mujer in Spanish, so each language
+    lists its own unambiguous words (KE/ME, MUJER/HOMBRE...)."""
+    if ctx.catalog is None:
+        return clean_sex(word)
+    language, said = ctx.config.default_language, word.strip().casefold()
+    for sex, key in (("F", "words.sex.female"), ("M", "words.sex.male")):
+        if said in ctx.catalog.words(language, key):
+            return sex
+    raise EnrolmentError("sex", "")
 
 
 REG_FIELDS = {"phone", "birth_year", "sex", "name"}

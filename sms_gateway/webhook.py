@@ -59,7 +59,11 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         except InvalidPhoneNumber:
             log.info("ignored a text from an unparseable sender")
             return Response(EMPTY, mimetype="text/xml")
-        handled = service.handle(get_store(), Inbound(sid=sid, sender=e164, body=form.get("Body", "")))
+        try:
+            media = max(int(form.get("NumMedia") or 0), 0)
+        except ValueError:
+            media = 0
+        handled = service.handle(get_store(), Inbound(sid=sid, sender=e164, body=form.get("Body", ""), media=media))
         return twiml(handled.replies)
 
     @bp.post("/sms/status")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from storage.errors import NotFound
+from storage.records import open_value, skip_damaged
+
 if TYPE_CHECKING:
     from storage.store import Store
 
@@ -41,12 +44,43 @@ class ReadingRepository:
         self.store = store
 
     def _reading(self, row) -> StoredReading:
-        open_ = self.store.open
+        store = self.store
         return StoredReading(
-            row[0], row[1], row[2], open_("readings", "kind", row[0], row[3]),
-            open_("readings", "measured", row[0], row[4]), open_("readings", "level", row[0], row[5]),
-            row[6], row[7],
+            row[0], row[1], row[2], open_value(store, "readings", "kind", row[0], row[3]),
+            open_value(store, "readings", "measured", row[0], row[4]),
+            open_value(store, "readings", "level", row[0], row[5]), row[6], row[7],
         )
+
+    def _readings(self, sql: str, params: tuple) -> list[StoredReading]:
+        """The readings a query selects; a damaged one is left out (and logged)."""
+        return list(skip_damaged(self.store.execute(sql, params).fetchall(), self._reading))
+
+    def get(self, reading_id: int) -> StoredReading | None:
+        row = self.store.one(f"SELECT {_READING_COLUMNS} FROM readings WHERE id = ?", (reading_id,))  # noqa: S608
+        return self._reading(row) if row else None
+
+    def newest_for(self, patient_id: int, limit: int | None = None) -> list[StoredReading]:
+        """A patient's readings, newest first (all of them when limit is None)."""
+        return self._readings(
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE patient_id = ? "  # noqa: S608
+            "ORDER BY taken_at DESC, id DESC LIMIT ?", (patient_id, -1 if limit is None else limit),
+        )
+
+    def count_for(self, patient_id: int) -> int:
+        return self.store.one("SELECT count(*) FROM readings WHERE patient_id = ?", (patient_id,))[0]
+
+    def move(self, reading_id: int, to_patient_id: int) -> StoredReading:
+        """Give a misattributed reading to another patient. Its dedupe index includes the
+        patient, so it is recomputed; the submission it came in with stays as it was."""
+        with self.store.write():
+            reading = self.get(reading_id)
+            if reading is None:
+                raise NotFound(f"no reading {reading_id}")
+            self.store.execute(
+                "UPDATE readings SET patient_id = ?, dedupe_index = ? WHERE id = ?",
+                (to_patient_id, self.dedupe_index(to_patient_id, reading.kind, reading.measured), reading_id),
+            )
+        return self.get(reading_id)
 
     def dedupe_index(self, patient_id: int, kind: str, measured: dict[str, Any]) -> bytes:
         canonical = ",".join(f"{k}={measured[k]}" for k in sorted(measured))
@@ -76,11 +110,10 @@ class ReadingRepository:
         return row[0] if row else None
 
     def for_patient(self, patient_id: int, since: str = "") -> list[StoredReading]:
-        rows = self.store.execute(
+        return self._readings(
             f"SELECT {_READING_COLUMNS} FROM readings WHERE patient_id = ? AND taken_at >= ? "  # noqa: S608
             "ORDER BY taken_at, id", (patient_id, since),
-        ).fetchall()
-        return [self._reading(r) for r in rows]
+        )
 
     def last_submission_from(self, sender_index: bytes, since: str) -> tuple[int, int] | None:
         """(submission id, patient id) of the newest submission this phone sent after `since`."""
@@ -91,11 +124,10 @@ class ReadingRepository:
         return (row[0], row[1]) if row else None
 
     def in_submission(self, submission_id: int) -> list[StoredReading]:
-        rows = self.store.execute(
+        return self._readings(
             f"SELECT {_READING_COLUMNS} FROM readings WHERE submission_id = ? ORDER BY id",  # noqa: S608
             (submission_id,),
-        ).fetchall()
-        return [self._reading(r) for r in rows]
+        )
 
     def delete_submission(self, submission_id: int) -> int:
         return self.store.execute("DELETE FROM readings WHERE submission_id = ?", (submission_id,)).rowcount
@@ -115,7 +147,7 @@ class ReadingRepository:
 class Alert:
     id: int
     ref: str
-    patient_id: int
+    patient_id: int | None  # None: the sender was not yet told apart (see flows.effects.RaiseAlert)
     submission_id: int | None
     reason: str
     status: str
@@ -135,7 +167,7 @@ class AlertRepository:
         row[4] = self.store.open("alerts", "reason", row[0], row[4])
         return Alert(*row)
 
-    def raise_alert(self, *, ref: str, patient_id: int, reason: str, submission_id: int | None) -> Alert:
+    def raise_alert(self, *, ref: str, patient_id: int | None, reason: str, submission_id: int | None) -> Alert:
         store = self.store
         row_id, now = store.new_id(), store.now_iso()
         store.execute(

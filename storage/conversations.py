@@ -20,11 +20,12 @@ class Contact:
     last_digest: str | None = None
     repeats: int = 0
     muted_until: str | None = None
+    repeat_since: str | None = None
 
 
 _CONTACT_COLUMNS = [
     "phone_index", "opted_out", "opted_out_at", "window_start", "window_count", "last_digest", "repeats",
-    "muted_until",
+    "muted_until", "repeat_since",
 ]
 
 

@@ -254,6 +254,17 @@ def care(db: Database) -> None:
     db.execute("CREATE INDEX oncall_time ON oncall(starts_at, ends_at)")
 
 
+@migrations(name="0006_safety_net")
+def safety_net(db: Database) -> None:
+    # An urgent reading from a number we cannot yet tie to one patient (a new number,
+    # a shared phone before the sender says who they are) still raises an alert, so an
+    # alert may have no patient; its sealed reason says who may have sent it.
+    db["alerts"].transform(not_null={"patient_id": False})
+    # When the current run of identical texts began: repeats count only inside a short
+    # window, so a patient who sends the same reading every morning is never muted.
+    db.execute("ALTER TABLE contacts ADD COLUMN repeat_since TEXT")
+
+
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.
 ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "staff": ("id", ("name", "phone", "email")),

@@ -27,6 +27,8 @@ CHW = "+254700100103"
 AMINA = "+254712345678"
 AMINA_ID = "4376"
 CLINICIANS = {WANJIRU, KEVIN}
+# What Amina answers to the last triage question, in her own words.
+DESCRIPTION = "Hot at night and my head hurts"
 PHARMACISTS = {OTIENO, PENDO}
 
 # The test clock starts at 2026-11-22T08:00Z, 11:00 in Nairobi.
@@ -64,7 +66,7 @@ class Line(PhoneLine):
         return [m for m in self.store.outbox.list() if m.id not in before]
 
     def consult(self) -> list:
-        return self.queued(AMINA, "NURSE", "1", "3", "NO")
+        return self.queued(AMINA, "NURSE", "1", "3", "NO", DESCRIPTION)
 
 
 @pytest.fixture
@@ -131,9 +133,10 @@ def test_two_clinicians_on_shift_both_get_it(line, clinic, clock):
 def test_consults_and_danger_signs_go_to_the_clinician_on_call(line, run_cli, clock):
     add_shift(run_cli, KEVIN)
     clock.now = IN_SHIFT
-    (consult,) = line.consult()
-    assert consult.phone == KEVIN
+    consult, words = line.consult()
+    assert consult.phone == words.phone == KEVIN
     assert consult.body.startswith("C1 Amina Z. (4376) F 58y: Fever, 3 days")
+    assert words.body == f"C1 patient's words: {DESCRIPTION}"
     (alert,) = line.queued(AMINA, "NURSE", "3", "1", "YES")
     assert alert.phone == KEVIN
     assert alert.body.startswith("URGENT A1: Amina Z. (4376) pain 1d danger sign")

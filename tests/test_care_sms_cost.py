@@ -101,10 +101,10 @@ def test_a_menu_reading_takes_at_most_three_round_trips_of_one_segment(line, cli
         replies = line.text(AMINA, body)
         assert len(replies) == 1, replies
         assert segments(replies[0]) == 1, replies[0]
-        if replies[0].startswith("Saved "):
+        if replies[0].startswith("Amina Z.: saved "):
             break
     assert trips <= 3
-    assert replies[0].startswith(f"Saved {echo}"), replies
+    assert replies[0].startswith(f"Amina Z.: saved {echo}"), replies
     assert len(readings_of(clinic, AMINA_ID)) == 1
 
 
@@ -115,7 +115,7 @@ def test_several_readings_in_one_text_are_one_submission_that_undo_removes_toget
     line.text(AMINA, "WT 64.5")
     earlier = readings_of(clinic, AMINA_ID)
     replies = line.text(AMINA, "BP 150/95 GLU 6.1 T 37.2")
-    assert replies[0].startswith("Saved BP 150/95")
+    assert replies[0].startswith("Amina Z.: saved BP 150/95")
     assert all(segments(r) == 1 for r in replies)
 
     latest = [r for r in readings_of(clinic, AMINA_ID) if r not in earlier]
@@ -139,26 +139,28 @@ def test_a_chw_undo_removes_the_whole_relayed_submission(line, clinic):
 
 
 def test_the_same_reading_twice_within_ten_minutes_is_stored_once(line, clinic, clock):
-    assert line.text(AMINA, "BP 150/95") == ["Saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
+    assert line.text(AMINA, "BP 150/95") == ["Amina Z.: saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
     clock.now += timedelta(minutes=9)
-    assert line.text(AMINA, "BP 150/95") == ["Already saved at 11:00: BP 150/95. Nothing more to do."]
+    assert line.text(AMINA, "BP 150/95") == ["Amina Z.: already saved at 11:00: BP 150/95. Nothing more to do."]
     assert len(readings_of(clinic, AMINA_ID)) == 1
 
     clock.now += timedelta(minutes=2)  # now more than 10 minutes after the first
-    assert line.text(AMINA, "BP 150/95") == ["Saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
+    assert line.text(AMINA, "BP 150/95") == ["Amina Z.: saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
     assert len(readings_of(clinic, AMINA_ID)) == 2
 
 
 def test_a_repeat_still_says_what_was_not_understood(line, clinic):
     line.text(AMINA, "BP 150/95")
     replies = line.text(AMINA, "BP 150/95 hello")
-    assert replies[0] == "Already saved at 11:00: BP 150/95. Nothing more to do."
+    assert replies[0] == "Amina Z.: already saved at 11:00: BP 150/95. Nothing more to do."
     assert any("Not understood: hello" in r for r in replies), replies
 
 
 def test_a_repeat_among_new_readings_stores_only_the_new_ones(line, clinic):
     line.text(AMINA, "BP 150/95")
-    line.text(AMINA, "BP 150/95 GLU 6.1")
+    # The repeat is listed with the new reading, so the sender knows it was not lost.
+    assert line.text(AMINA, "BP 150/95 GLU 6.1") == [
+        "Amina Z.: saved GLU 6.1: OK. BP 150/95: already saved. Reply UNDO if wrong."]
     assert sorted(r.kind for r in readings_of(clinic, AMINA_ID)) == ["bp", "glucose"]
 
 
@@ -200,7 +202,8 @@ def test_every_reading_records_who_submitted_it(line, clinic):
 # -- no plaintext in the care tables or the files ---------------------------------------------------
 
 ADVICE = "Drink plenty of water and rest today"
-SECRETS = [b"150/95", b"191/123", b"Metformin", b"500mg", ADVICE.encode(), b"window 7", b"systolic",
+WORDS = "Hot at night and my head hurts"
+SECRETS = [b"150/95", b"191/123", b"Metformin", b"500mg", ADVICE.encode(), b"window 7", WORDS.encode(), b"systolic",
            b"urgent_high", b"mmol_l", b"fever", b"\"problem\""]
 
 
@@ -215,7 +218,7 @@ def test_care_records_hold_no_plaintext_in_their_columns_or_the_files(line, clin
     for body in ("REFILL", "1111", "1", "YES"):
         line.text(AMINA, body)
     line.text(PHARMACIST, "RF1 OK window 7")
-    for body in ("NURSE", "1", "3", "NO"):
+    for body in ("NURSE", "1", "3", "NO", WORDS):
         line.text(AMINA, body)
     line.text(CLINICIAN, f"C1 {ADVICE}")
     assert clinic.alerts.list() and clinic.refills.list() and clinic.consults.list()

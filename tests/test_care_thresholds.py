@@ -22,10 +22,10 @@ AMINA = "+254712345678"
 AMINA_ID = "4376"
 
 URGENT_REPLY = (
-    "DANGER: BP 170/100: DANGER. Go to Lowband Clinic or the nearest health facility now. "
+    "Amina Z.: BP 170/100 is DANGER. Go to Lowband Clinic or the nearest health facility now. "
     "Emergency: 112. A nurse has been told."
 )
-HIGH_REPLY = "Saved BP 170/100: HIGH (aim <140/90). Reply UNDO if wrong."
+HIGH_REPLY = "Amina Z.: saved BP 170/100: HIGH (aim <140/90). Reply UNDO if wrong."
 STRICTER_BP = "[bp]\nurgent_at_or_above = { systolic = 170 }  # our clinical lead, 2026\n"
 
 
@@ -106,16 +106,17 @@ def test_an_override_file_makes_170_urgent(clinic, make_line, clock, tmp_path, m
 def test_the_override_changes_only_what_it_names(clinic, make_line, clock, tmp_path):
     line = make_line(CARE_RULES=rules_file(tmp_path, STRICTER_BP))
     # The diastolic bound (120) and the high bound (140/90) keep their defaults.
-    assert text(line, clock, AMINA, "BP 165/115") == ["Saved BP 165/115: HIGH (aim <140/90). Reply UNDO if wrong."]
-    assert text(line, clock, AMINA, "BP 130/85") == ["Saved BP 130/85: OK. Reply UNDO if wrong."]
-    assert text(line, clock, AMINA, "BP 150/120")[0].startswith("DANGER: BP 150/120: DANGER.")
+    assert text(line, clock, AMINA, "BP 165/115") == [
+        "Amina Z.: saved BP 165/115: HIGH (aim <140/90). Reply UNDO if wrong."]
+    assert text(line, clock, AMINA, "BP 130/85") == ["Amina Z.: saved BP 130/85: OK. Reply UNDO if wrong."]
+    assert text(line, clock, AMINA, "BP 150/120")[0].startswith("Amina Z.: BP 150/120 is DANGER.")
     assert len(clinic.alerts.list()) == 1
 
 
 def test_a_chw_relay_follows_the_override_too(clinic, make_line, clock, tmp_path):
     line = make_line(CARE_RULES=rules_file(tmp_path, STRICTER_BP))
     assert text(line, clock, CHW, f"BP {AMINA_ID} 170/100") == [
-        f"URGENT {AMINA_ID} Amina Z.: BP 170/100: DANGER. Send them to the health facility now. "
+        f"URGENT {AMINA_ID} Amina Z.: BP 170/100 is DANGER. Send them to the health facility now. "
         "The clinician has been told."
     ]
     (alert,) = clinic.alerts.list()
@@ -125,7 +126,7 @@ def test_a_chw_relay_follows_the_override_too(clinic, make_line, clock, tmp_path
 def test_an_override_that_relaxes_a_threshold_removes_the_alert(clinic, make_line, clock, tmp_path):
     # A clinic at altitude: SpO2 90 is low there, not urgent.
     line = make_line(CARE_RULES=rules_file(tmp_path, "[spo2]\nurgent_below = 88\nlow_below = 92\n"))
-    assert text(line, clock, AMINA, "SPO2 90") == ["Saved SPO2 90: LOW (aim 95+). Reply UNDO if wrong."]
+    assert text(line, clock, AMINA, "SPO2 90") == ["Amina Z.: saved SPO2 90: LOW (aim 95+). Reply UNDO if wrong."]
     assert clinic.alerts.list() == []
     assert clinic.outbox.list() == []
 
@@ -191,7 +192,7 @@ def test_lowband_simulate_uses_the_override(clinic, run_cli, tmp_path):
     path = rules_file(tmp_path, STRICTER_BP)
     result = run_cli("simulate", "--from", AMINA, input="BP 170/100\n", env={"LOWBAND_CARE_RULES": str(path)})
     assert result.exit_code == 0, result.output
-    assert "DANGER: BP 170/100" in result.stdout
+    assert "Amina Z.: BP 170/100 is DANGER." in result.stdout
     assert len(clinic.alerts.list()) == 1
 
 
@@ -220,7 +221,7 @@ def test_three_high_readings_on_three_days_raise_one_trend_alert(clinic, make_li
 
     replies += _high_bp_on_days(line, clock, [2], start)
     # The patient is not alarmed: a trend is for the clinician to look at.
-    assert replies[-1] == ["Saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
+    assert replies[-1] == ["Amina Z.: saved BP 150/95: HIGH (aim <140/90). Reply UNDO if wrong."]
     (alert,) = clinic.alerts.list()
     assert alert.status == "open"
     assert alert.reason.startswith("bp.high,trend ")
@@ -264,7 +265,8 @@ def test_the_trend_is_per_kind(clinic, make_line, clock):
     start = clock.now
     _high_bp_on_days(line, clock, [0, 1], start)
     clock.now = start + timedelta(days=2)
-    assert text(line, clock, AMINA, "GLU 12.5") == ["Saved GLU 12.5: HIGH (aim 4.0-10.0). Reply UNDO if wrong."]
+    assert text(line, clock, AMINA, "GLU 12.5") == [
+        "Amina Z.: saved GLU 12.5: HIGH (aim 4.0-10.0). Reply UNDO if wrong."]
     assert clinic.alerts.list() == []
 
 

@@ -43,7 +43,6 @@ def nested(language: str) -> dict[str, object]:
     target = PLACEHOLDERS["target"]
     level = longest(language, *(Message(f"level.{lv}", {"target": target}) for lv in ("normal", "high", "low")))
     item = Message("reading.item", {"reading": PLACEHOLDERS["reading"], "level": level})
-    danger = Message("reading.item", {"reading": PLACEHOLDERS["reading"], "level": Message("level.urgent", {})})
     hint = longest(
         language,
         Message("reading.right_form", {"example": PLACEHOLDERS["example"]}),
@@ -54,7 +53,8 @@ def nested(language: str) -> dict[str, object]:
     return {
         "level": level,
         "readings": [item, item],  # flows.care.READINGS_PER_REPLY
-        "danger": danger,
+        "who": longest(language, Message("alert.who_new", {}), Message("alert.who_shared", {})),
+        "action": longest(language, Message("alert.advice_given", {}), Message("alert.no_sms", {})),
         "hint": hint,
         "problem": longest(language, *(Message(f"problem.{p}", {}) for p in problems)),
         "more": Message("chw.tasks_more", {"count": PLACEHOLDERS["count"]}),

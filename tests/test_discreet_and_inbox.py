@@ -20,6 +20,7 @@ GRACE = "+254700100103"  # CHW
 AMINA, AMINA_ID = "+254712345678", "4376"
 ADVICE = "Take paracetamol 1g up to 4 times a day and drink plenty of water."
 NEUTRAL_ADVICE = "The nurse answered your question {ref}. Reply INBOX with your PIN to read it."
+DESCRIBE = "In a few words, what is wrong? The nurse will read it. Up to 130 letters."
 
 
 @pytest.fixture
@@ -53,7 +54,8 @@ class Line(PhoneLine):
         self.new_session()
         for body in ("NURSE", "1", "3"):
             self.text(AMINA, body)
-        return self.text(AMINA, "NO")
+        assert self.text(AMINA, "NO") == [DESCRIBE]
+        return self.text(AMINA, "Hot at night and my head hurts")
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_inbox_holds_the_refill_answers_too(line, run_cli):
 
 def test_a_discreet_patients_own_reading_reply_names_no_condition(line, run_cli):
     set_discreet(run_cli)
-    assert line.text(AMINA, "BP 150/95") == ["Thank you, your reading is saved. Reply UNDO if it was wrong."]
+    assert line.text(AMINA, "BP 150/95") == ["Amina Z.: thank you, your reading is saved. Reply UNDO if it was wrong."]
 
 
 def test_a_discreet_patients_repeated_reading_is_not_echoed(line, run_cli):
@@ -146,6 +148,7 @@ def test_a_discreet_patients_repeated_reading_is_not_echoed(line, run_cli):
     line.text(AMINA, "BP 150/95")
     (reply,) = line.text(AMINA, "BP 150/95")
     assert "150/95" not in reply and "BP" not in reply, reply
+    assert reply == "Amina Z.: already saved, nothing more to do. Reply UNDO if it was wrong."
 
 
 def test_no_discreet_turns_it_off(line, run_cli):

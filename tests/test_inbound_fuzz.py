@@ -153,7 +153,7 @@ PATIENT_COLUMNS = (
     "pin_hash", "pin_failures", "locked_until", "consent_at", "consent_version", "consent_declined_at", "language",
 )
 
-REGISTRATION = ["hi", "YES", "Wanjiku Njeri", "1990", "1234", "1234", "1"]
+REGISTRATION = ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "1"]
 
 
 @dataclass(frozen=True)

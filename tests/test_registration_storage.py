@@ -73,7 +73,7 @@ def register(conversation: Conversation, answers: list[str], language: str, shor
 )
 def test_registration_stores_consent_pin_hash_language_and_time_zone(twilio, store, clock, installation, phone, zone):
     chat = Conversation(twilio, clock, phone)
-    short_id = register(chat, ["hi", "YES", "Wanjiku Njeri", "1990", "1234", "1234", "2"], "sw", "Wanjiku N.")
+    short_id = register(chat, ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "2"], "sw", "Wanjiku N.")
 
     assert len(chat.exchanges) <= 7, [text for _, text, _ in chat.exchanges]
     for text in chat.replies:
@@ -93,9 +93,9 @@ def test_registration_stores_consent_pin_hash_language_and_time_zone(twilio, sto
     assert patient.consent_declined_at is None
     # The PIN: a slow salted hash, never the PIN itself.
     assert patient.pin_hash.startswith("scrypt$")
-    assert "1234" not in patient.pin_hash
-    assert verify_pin(store.keys.pin_key, "1234", patient.pin_hash)
-    assert not verify_pin(store.keys.pin_key, "4321", patient.pin_hash)
+    assert "5831" not in patient.pin_hash
+    assert verify_pin(store.keys.pin_key, "5831", patient.pin_hash)
+    assert not verify_pin(store.keys.pin_key, "5381", patient.pin_hash)
     assert patient.pin_failures == 0 and patient.locked_until is None
     assert [e.action for e in store.audit.entries()].count("patient.register") == 1
 
@@ -111,14 +111,14 @@ def test_registration_stores_consent_pin_hash_language_and_time_zone(twilio, sto
 
 def test_the_consent_time_is_when_the_sender_said_yes(twilio, store, clock):
     chat = Conversation(twilio, clock, NEW_NUMBER)
-    register(chat, ["hi", "YES", "Wanjiku Njeri", "1990", "1234", "1234", "1"], "en", "Wanjiku N.")
+    register(chat, ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "1"], "en", "Wanjiku N.")
     [patient] = store.patients.with_phone(NEW_NUMBER)
     assert patient.consent_at == chat.exchanges[1][0]
 
 
 def test_back_after_the_pin_is_confirmed_does_not_register_a_second_patient(twilio, store, clock):
     chat = Conversation(twilio, clock, NEW_NUMBER)
-    for text in ["hi", "YES", "Wanjiku Njeri", "1990", "1234", "1234", "BACK", "5678", "5678", "1"]:
+    for text in ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "BACK", "4826", "4826", "1"]:
         chat.send(text)
     assert len(store.patients.with_phone(NEW_NUMBER)) == 1
 
@@ -128,7 +128,7 @@ def test_a_name_in_another_script_is_asked_again_in_letters_sms_can_carry(twilio
     # Every greeting carries the name; one letter outside GSM-7 would make each of
     # those SMS cost 2-3x, so registration by SMS asks for the name in Latin letters.
     chat = Conversation(twilio, clock, NEW_NUMBER)
-    for text in ["hi", "YES", name, "Alina Ivanova", "1990", "1234", "1234", "1"]:
+    for text in ["hi", "YES", name, "Alina Ivanova", "1990", "5831", "5831", "1"]:
         chat.send(text)
     assert chat.replies[2] == catalog_text("en", "join.name.hint")
     [patient] = store.patients.with_phone(NEW_NUMBER)
@@ -140,8 +140,9 @@ def test_a_name_in_another_script_is_asked_again_in_letters_sms_can_carry(twilio
 def test_a_clinic_enrolled_name_in_another_script_still_gets_one_segment_replies(twilio, store, clock, name):
     ScriptRunner.add_patient(store, ["4376", name, NEW_NUMBER])
     chat = Conversation(twilio, clock, NEW_NUMBER)
-    for text in ["hi", "YES", "1234", "1234"]:
+    for text in ["hi", "YES", "5831", "5831"]:
         chat.send(text)
+    assert chat.replies[-1].startswith("Thank you "), chat.replies  # the greeting with the name
     assert all(fits_one_segment(t) for t in chat.replies), chat.replies
 
 
@@ -168,12 +169,12 @@ def mentions(replies: list[str], medicines: tuple[str, ...]) -> list[str]:
 
 
 def as_member(chat: Conversation, choice: str, pin: str) -> list[str]:
-    """Pick a profile, unlock it, open My reminders; returns the replies of this visit."""
+    """Pick a profile, open My reminders, unlock it; returns the replies of this visit."""
     start = len(chat.replies)
     assert chat.send("hi") == [WHO]
-    assert chat.send(choice)[0].endswith("please send your 4-digit PIN to continue.")
-    assert chat.send(pin)[0] == catalog_text("en", "menu.main")
-    chat.send("4")
+    assert chat.send(choice) == [catalog_text("en", "menu.main")]
+    assert chat.send("4")[0].endswith("please send your 4-digit PIN to continue.")
+    chat.send(pin)
     return chat.replies[start:]
 
 
@@ -182,10 +183,12 @@ def test_each_member_of_a_family_phone_sees_only_their_own_medicines(twilio, clo
     amina_visit = as_member(chat, "1", "1111")
     assert amina_visit[-1].startswith("Amina Z., your medicines: ")
     assert "Metformin 500mg x60" in amina_visit[-1] and "Amlodipine 5mg x30" in amina_visit[-1]
-    clock.now += timedelta(minutes=11)  # Amina's profile closes; the phone changes hands
+    # Amina's PIN opened one task, now done: the phone can change hands a minute later
+    # and the next text asks who is texting (as_member checks).
+    clock.now += timedelta(minutes=1)
     halima_visit = as_member(chat, "2", "2222")
     assert halima_visit[-1].startswith("Halima Z., your medicines: Ferrous-sulfate 200mg x30.")
-    clock.now += timedelta(minutes=11)
+    clock.now += timedelta(minutes=1)
     amina_again = as_member(chat, "1", "1111")
 
     assert not mentions(amina_visit + amina_again, HALIMA_MEDICINES)
@@ -196,13 +199,15 @@ def test_each_member_of_a_family_phone_sees_only_their_own_medicines(twilio, clo
 def test_the_other_members_pin_opens_nothing(twilio, store, clock, family):
     chat = Conversation(twilio, clock, FAMILY_NUMBER)
     assert chat.send("hi") == [WHO]
-    assert chat.send("1") == [catalog_text("en", "pin.ask", name="Amina Z.")]
+    assert chat.send("1") == [catalog_text("en", "menu.main")]
+    assert chat.send("4") == [catalog_text("en", "pin.ask", name="Amina Z.")]
     # Halima's PIN while Amina is chosen is just a wrong PIN for Amina.
     assert chat.send("2222") == [catalog_text("en", "pin.wrong", tries="4")]
     chat.send("4")  # still at the PIN question: not a PIN, so a hint, not the list
     chat.send("MY REMINDERS")
     assert chat.send("MENU") == [WHO]  # no profile is open
-    chat.send("2")
+    assert chat.send("2") == [catalog_text("en", "menu.main")]
+    assert chat.send("4") == [catalog_text("en", "pin.ask", name="Halima Z.")]
     assert chat.send("1111") == [catalog_text("en", "pin.wrong", tries="4")]
     chat.send("reminders")
 
@@ -214,12 +219,12 @@ def test_the_other_members_pin_opens_nothing(twilio, store, clock, family):
 
 
 def test_a_profile_left_open_asks_the_next_person_for_that_pin(twilio, store, clock, family):
-    """Amina leaves the menu open; eleven minutes later Halima picks the phone up and
-    asks for the reminders: she is asked for Amina's PIN, and her own PIN opens nothing."""
+    """Amina picks herself and leaves the menu open; eleven minutes later Halima picks the
+    phone up and asks for the reminders: she is asked for Amina's PIN, and her own PIN
+    opens nothing."""
     chat = Conversation(twilio, clock, FAMILY_NUMBER)
-    chat.send("hi")
-    chat.send("1")
-    assert chat.send("1111") == [catalog_text("en", "menu.main")]
+    assert chat.send("hi") == [WHO]
+    assert chat.send("1") == [catalog_text("en", "menu.main")]
     clock.now += timedelta(minutes=11)
     start = len(chat.replies)
     assert chat.send("4") == [catalog_text("en", "pin.ask", name="Amina Z.")]

@@ -24,7 +24,7 @@ from flows.segments import encoding, segments
 
 CATALOG = default_catalog()
 PHONE = "+254712345678"
-SCRIPT = ["hi", "YES", "Amina Zawadi", "1984", "1234", "1234", "2", "MENU"]
+SCRIPT = ["hi", "YES", "Amina Zawadi", "1984", "5831", "5831", "2", "MENU"]
 REPLY_LINE = re.compile(r"< (?P<text>.*)  \[(?P<count>\d+) SMS, (?P<encoding>GSM-7|UCS-2)\]")
 
 

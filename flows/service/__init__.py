@@ -14,8 +14,10 @@ import logging
 from dataclasses import dataclass, field
 
 from flows import loop_guard
+from flows.care import SAFETY_ADVICE
 from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
+from flows.compact import looks_like_compact
 from flows.context import Context, FlowConfig, StaffView
 from flows.conversation import keyword_in, respond
 from flows.engine import Message, Session
@@ -40,6 +42,7 @@ class Inbound:
     sender: str  # E.164
     body: str
     channel: str = "sms"
+    media: int = 0  # pictures or recordings attached (an MMS)
 
 
 @dataclass
@@ -59,11 +62,13 @@ class ConversationService:
         self.catalog = catalog
         self.config = config
         self.rules = rules or load_rules()
+        self.reading_words = catalog.reading_words()
         self.policy = policy or loop_guard.LoopPolicy()
         self.staff_policy = loop_guard.LoopPolicy(
             limit=self.policy.limit * STAFF_RATE_FACTOR,
             window_seconds=self.policy.window_seconds,
             repeat_limit=self.policy.repeat_limit,
+            repeat_window_seconds=self.policy.repeat_window_seconds,
             mute_minutes=self.policy.mute_minutes,
         )
 
@@ -85,31 +90,41 @@ class ConversationService:
             contact = store.contacts.get(phone_index)
             digest = store.cipher.blind_index("body", text.casefold()).hex()[:32]
             traffic = loop_guard.Traffic(
-                contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until
+                contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until,
+                contact.repeat_since,
             )
             policy = self.staff_policy if staff else self.policy
             traffic, verdict = loop_guard.check(traffic, now, digest, policy)
             session = Session.from_dict(store.sessions.load(phone_index))
             if verdict != loop_guard.OK and keyword_in(text, session.language, self.catalog) == "stop":
                 verdict = loop_guard.OK  # STOP always works, even from a muted number
-            for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until"):
+            for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until", "repeat_since"):
                 setattr(contact, name, getattr(traffic, name))
             store.contacts.save(contact)
             people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
-            if verdict == loop_guard.IGNORE:
-                replies: list[str] = []
-            elif verdict == loop_guard.WARN:
-                replies = [self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes}))]
-            else:
+            muted = verdict != loop_guard.OK
+            replies: list[str] = []
+            if not muted or self._carries_readings(text):
+                # A muted number's readings are still stored and judged (a burst of texts
+                # queued on a phone with bad coverage is a person's, not a robot's); only
+                # the replies are held back, except advice to get care now.
                 replies = self._step(store, inbound, session, people, staff, contact.opted_out, phone_index, now,
-                                     pins)
+                                     pins, safety_only=muted)
+            if verdict == loop_guard.WARN:
+                replies.append(
+                    self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
             store.inbound.add(
                 message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
                 body=inbound.body, replies=replies,
             )
         return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered")
 
-    def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now, pins) -> list[str]:
+    def _carries_readings(self, text: str) -> bool:
+        return looks_like_compact(text, words=self.reading_words) or looks_like_compact(
+            text, expect_patient_id=True, words=self.reading_words)
+
+    def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now, pins, *,
+              safety_only: bool = False) -> list[str]:
         stored = session.to_dict()
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
@@ -128,8 +143,12 @@ class ConversationService:
             config=self.config,
             catalog=self.catalog,
             rules=self.rules,
+            reading_words=self.reading_words,
+            media=inbound.media,
         )
         outcome = respond(session, inbound.body, ctx)
+        if safety_only:
+            outcome.replies = [m for m in outcome.replies if m.key in SAFETY_ADVICE]
         actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
         applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now, pins)
         for effect in outcome.effects:

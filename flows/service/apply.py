@@ -143,16 +143,30 @@ class EffectApplier:
     def _RaiseAlert(self, effect: fx.RaiseAlert) -> None:
         store = self.store
         ref = store.next_ref("alert", "A")
-        patient = store.patients.get(effect.patient_id)
-        store.alerts.raise_alert(ref=ref, patient_id=patient.id, reason=f"{effect.reason} {effect.summary}",
+        patient = store.patients.get(effect.patient_id) if effect.patient_id is not None else None
+        zone = patient.time_zone if patient else self.config.time_zone
+        reason = f"{effect.reason} {effect.summary}"
+        if patient is None:
+            # Who may have sent it is part of the sealed reason: the clinic needs it to call.
+            reason += f" from {self.sender} ({'/'.join(effect.candidates) or 'new number'})"
+        store.alerts.raise_alert(ref=ref, patient_id=patient.id if patient else None, reason=reason,
                                  submission_id=self.submission_id)
         via = "sms" if self.actor.startswith("patient") or self.actor == "sender" else "chw"
-        key = "alert.clinician" if effect.urgent else "alert.trend_clinician"
         rules = self.service.rules
-        self._notify_staff("clinician", msg(key, ref=ref, name=short_name(patient.name), patient_id=patient.short_id,
-                                            summary=effect.summary, time=local_time(self.now, patient.time_zone),
-                                            count=rules.trend_count, days=f"{rules.trend_days:g}"), "alert")
-        self.record("alert.raised", f"patient:{patient.short_id}", f"ref={ref} urgent={effect.urgent} via={via}")
+        params = {"ref": ref, "summary": effect.summary, "time": local_time(self.now, zone), "phone": self.sender,
+                  "count": rules.trend_count, "days": f"{rules.trend_days:g}"}
+        if patient is None:
+            who = msg("alert.who_shared") if effect.candidates else msg(
+                "alert.who_new")
+            advice = msg("alert.advice_given" if effect.reachable else "alert.no_sms")
+            message = msg("alert.clinician_unknown", who=who, action=advice, **params)
+        else:
+            key = "alert.clinician" if effect.reachable else "alert.clinician_no_sms"
+            message = msg(key if effect.urgent else "alert.trend_clinician", name=short_name(patient.name),
+                          patient_id=patient.short_id, **params)
+        self._notify_staff("clinician", message, "alert")
+        subject = f"patient:{patient.short_id}" if patient else "sender"
+        self.record("alert.raised", subject, f"ref={ref} urgent={effect.urgent} via={via}")
 
     def _UndoSubmission(self, effect: fx.UndoSubmission) -> None:
         store = self.store

@@ -135,3 +135,12 @@ class StoreDirectory:
 
     def has_open_alert(self, patient_id: int) -> bool:
         return bool(self.store.alerts.open_for([patient_id]))
+
+    def people_on_phone(self, phone: str) -> int:
+        return self.store.patients.count_on_phone(self.store.phone_index(phone))
+
+    def likely_duplicate(self, name: str, birth_year: int | None, phone: str | None, chw_id: int | None) -> str | None:
+        found = self.store.patients.likely_duplicates(
+            name, phone_index=self.store.phone_index(phone) if phone else None, birth_year=birth_year, chw_id=chw_id,
+        )
+        return found[0].short_id if found else None

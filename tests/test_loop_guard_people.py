@@ -1,0 +1,65 @@
+"""The loop guard stops robots, not people: a daily habit is never muted, a burst of
+queued texts keeps every reading in it, and a picture gets a short answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.phone_line import Line
+from tests.helpers.twilio_client import CLINIC_NUMBER, new_sid
+
+AMINA = "+254712345678"
+CLINICIAN = "+254700100101"
+
+
+def _amina(store):
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    return store.patients.by_short_id("4376").id
+
+
+def test_the_same_reading_every_morning_is_never_muted(twilio, clock, store):
+    patient_id = _amina(store)
+    line = Line(twilio, clock, store)
+    for day in range(8):
+        replies = line.text(AMINA, "BP 128/82")
+        assert replies and replies[0].startswith("Amina Z.: saved BP 128/82"), (day, replies)
+        clock.now += timedelta(days=1)
+    assert len(store.readings.for_patient(patient_id)) == 8
+
+
+def test_a_burst_of_queued_texts_keeps_every_reading(twilio, clock, store):
+    """A phone back in coverage delivers a day's texts within seconds: the loop guard
+    holds back our replies, but every reading is stored and the urgent one alerts."""
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+    patient_id = _amina(store)
+    texts = [f"BP {120 + i}/80" for i in range(14)] + ["BP 195/125"]
+    replies = []
+    for body in texts:
+        replies.append(twilio.sms(AMINA, body).messages)
+        clock.now += timedelta(seconds=1)
+    stored = {(r.measured["systolic"], r.measured["diastolic"]) for r in store.readings.for_patient(patient_id)}
+    assert stored == {(120 + i, 80) for i in range(14)} | {(195, 125)}
+    assert any("wait" in r for reply in replies for r in reply), "the sender is told to slow down once"
+    assert replies[-1] and "DANGER" in replies[-1][0], "advice to get care is never held back"
+    assert any(m.phone == CLINICIAN and "BP 195/125" in m.body for m in store.outbox.list())
+
+
+def test_a_stuck_phone_repeating_one_text_is_still_muted(twilio, clock, store):
+    _amina(store)
+    replies = []
+    for _ in range(8):
+        replies.append(twilio.sms(AMINA, "hello").messages)
+        clock.now += timedelta(seconds=20)
+    assert replies[-1] == [], "a robot resending one text gets silence in the end"
+
+
+def test_a_picture_gets_a_short_answer_not_the_menu(twilio, store):
+    _amina(store)
+    reply = twilio.post("/sms", {"MessageSid": new_sid("MM"), "AccountSid": "AC" + "1" * 32, "From": AMINA,
+                                 "To": CLINIC_NUMBER, "Body": "", "NumMedia": "1",
+                                 "MediaUrl0": "https://api.twilio.com/x.jpg", "MediaContentType0": "image/jpeg"})
+    assert reply.messages == [
+        "Pictures and voice notes cannot be read here. Please send words or numbers, like BP 140/90. "
+        "Reply MENU for options."
+    ]
