@@ -291,7 +291,7 @@ def inbox(turn: Turn) -> Answer:
 registry.action(Action("discreet", toggle_discreet, private=True))
 registry.action(Action("inbox", inbox, private=True))
 
-registry.private_when_shared |= {"reading", "nurse"}
+registry.private_when_shared |= {"reading", "nurse", "refill_pick", "send_again"}
 
 # Menu items this module makes real, and the words that reach them from anywhere.
 MENU_DESTINATIONS = {"reading": "reading", "refill": "refill", "nurse": "nurse"}

@@ -93,7 +93,12 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         # among them already alerted the clinician when it arrived.
         effects.append(fx.Audit("readings.unclaimed", "sender", f"texts={len(session.pending)}"))
         session.pending = []
+    if len(ctx.people) > 1:
+        _close_stale_tasks(session, ctx)
     word = keyword_at(text, session, ctx)
+    if len(ctx.people) > 1 and (word == "menu" or word in PATIENT_KEYWORDS):
+        # A new task on a shared phone: the last person's PIN does not carry over to it.
+        session.unlocked_until = None
     out = _respond(session, text, word, ctx)
     out.effects[:0] = effects
     if ctx.staff is None:
@@ -103,6 +108,19 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         # texts next says who they are before anything is stored or shown.
         out.session.unlocked_until = None
     return out
+
+
+def _close_stale_tasks(session: Session, ctx: Context) -> None:
+    """On a shared phone, nothing opened for one person outlives the moment they opened
+    it in: a task whose unlock ran out half-way is closed (whoever holds the phone now
+    says who they are again), and "send your reading again" only follows straight on
+    from the picker it was asked from."""
+    if session.flow and registry.private(session.flow, shared=True) and not session.unlocked(ctx.now):
+        session.clear_flow()
+        session.patient_id = None
+    picking = session.flow == "choose" and not session.misses
+    if any(p.get("resend") for p in session.pending) and not picking and session.flow != "unlock":
+        session.pending = [p for p in session.pending if not p.get("resend")]
 
 
 def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Outcome:

@@ -423,9 +423,7 @@ def ctx_home(session: Session, ctx: Context) -> str:
     if len(ctx.people) == 1:
         session.patient_id = ctx.people[0].id
         return destination_for(session.patient_id, session, ctx, shared=False)
-    # A shared phone: whoever holds it now says who they are, unless they just did.
-    if ctx.person(session.patient_id) and session.unlocked(ctx.now):
-        return destination_for(session.patient_id, session, ctx, shared=False)
+    # A shared phone: whoever holds it now says who they are, every time.
     return "choose"
 
 
