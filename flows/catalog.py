@@ -132,16 +132,15 @@ class Catalog:
         return self._words[cache_key]
 
     def reading_words(self) -> dict[str, str]:
-        """Every single word that names a kind of reading in any language ("sukari",
-        "tension", "azucar"), accents stripped, to the kind: `sukari 7.2` is `GLU 7.2`."""
+        """Every word or phrase that names a kind of reading in any language ("sukari",
+        "sukari ya damu", "tension"), accents stripped, to the kind: `sukari 7.2` is `GLU 7.2`."""
         found: dict[str, str] = {}
         for language in self.languages:
             for key in self.messages[language]:
                 if key.startswith("words.kind."):
                     kind = key.removeprefix("words.kind.")
                     for word in self.words(language, key):
-                        if " " not in word:
-                            found.setdefault(strip_accents(word), kind)
+                        found.setdefault(strip_accents(word), kind)
         return found
 
     def render(self, language: str, message: Message, channel: str = "sms") -> str:

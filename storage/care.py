@@ -71,14 +71,19 @@ class ReadingRepository:
 
     def move(self, reading_id: int, to_patient_id: int) -> StoredReading:
         """Give a misattributed reading to another patient. Its dedupe index includes the
-        patient, so it is recomputed; the submission it came in with stays as it was."""
+        patient, so it is recomputed; it leaves the submission it came in with, so the
+        sender's UNDO of that text no longer removes it from its rightful patient."""
         with self.store.write():
             reading = self.get(reading_id)
             if reading is None:
                 raise NotFound(f"no reading {reading_id}")
             self.store.execute(
-                "UPDATE readings SET patient_id = ?, dedupe_index = ? WHERE id = ?",
-                (to_patient_id, self.dedupe_index(to_patient_id, reading.kind, reading.measured), reading_id),
+                "UPDATE readings SET patient_id = ?, dedupe_index = ?, submission_id = ?, sender_index = ? "
+                "WHERE id = ?",
+                (to_patient_id, self.dedupe_index(to_patient_id, reading.kind, reading.measured),
+                 # An index no phone has: the phone's UNDO no longer reaches a reading the
+                 # clinic placed (who sent it stays in submitted_by and the audit log).
+                 self.store.new_id(), self.store.cipher.blind_index("reading-moved", str(reading_id)), reading_id),
             )
         return self.get(reading_id)
 
@@ -164,7 +169,7 @@ class AlertRepository:
 
     def _alert(self, row) -> Alert:
         row = list(row)
-        row[4] = self.store.open("alerts", "reason", row[0], row[4])
+        row[4] = open_value(self.store, "alerts", "reason", row[0], row[4])
         return Alert(*row)
 
     def raise_alert(self, *, ref: str, patient_id: int | None, reason: str, submission_id: int | None) -> Alert:
@@ -185,7 +190,7 @@ class AlertRepository:
         rows = self.store.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE submission_id = ?", (submission_id,)  # noqa: S608
         ).fetchall()
-        return [self._alert(r) for r in rows]
+        return list(skip_damaged(rows, self._alert))
 
     def open_for(self, patient_ids: list[int]) -> dict[int, list[Alert]]:
         if not patient_ids:
@@ -196,8 +201,7 @@ class AlertRepository:
             "ORDER BY created_at", patient_ids,
         ).fetchall()
         found: dict[int, list[Alert]] = {}
-        for row in rows:
-            alert = self._alert(row)
+        for alert in skip_damaged(rows, self._alert):
             found.setdefault(alert.patient_id, []).append(alert)
         return found
 
@@ -212,4 +216,4 @@ class AlertRepository:
         rows = self.store.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY created_at", params  # noqa: S608
         ).fetchall()
-        return [self._alert(r) for r in rows]
+        return list(skip_damaged(rows, self._alert))

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from storage.records import DamagedRecord, open_value
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -35,7 +40,14 @@ class SessionRepository:
 
     def load(self, phone_index: bytes) -> dict[str, Any] | None:
         row = self.store.one("SELECT state FROM sessions WHERE phone_index = ?", (phone_index,))
-        return self.store.open("sessions", "state", phone_index, row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            return open_value(self.store, "sessions", "state", phone_index, row[0])
+        except DamagedRecord as damage:
+            # A conversation that cannot be read starts over; the person is asked again.
+            log.warning("damaged session started over: %s", damage.problem)
+            return None
 
     def save(self, phone_index: bytes, state: dict[str, Any]) -> None:
         sealed = self.store.seal("sessions", "state", phone_index, state)

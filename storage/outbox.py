@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from storage.records import DamagedRecord, open_value, skip_damaged
 from storage.store import iso
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ class Outbox:
 
     def _message(self, row) -> OutboxMessage:
         row = list(row)
-        row[1] = self.store.open("outbox", "phone", row[0], row[1])
-        row[2] = self.store.open("outbox", "body", row[0], row[2])
+        row[1] = open_value(self.store, "outbox", "phone", row[0], row[1])
+        row[2] = open_value(self.store, "outbox", "body", row[0], row[2])
         return OutboxMessage(*row)
 
     def enqueue(self, phone: str, body: str, purpose: str) -> OutboxMessage:
@@ -77,13 +78,13 @@ class Outbox:
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM outbox {where} ORDER BY created_at, id LIMIT ?", params  # noqa: S608
         ).fetchall()
-        return [self._message(r) for r in rows]
+        return list(skip_damaged(rows, self._message))
 
     def created_since(self, moment: str) -> list[OutboxMessage]:
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE created_at >= ? ORDER BY created_at, id", (moment,)  # noqa: S608
         ).fetchall()
-        return [self._message(r) for r in rows]
+        return list(skip_damaged(rows, self._message))
 
     def claim_due(self, now: datetime, limit: int = 20, lease: timedelta = timedelta(minutes=2)) -> list[OutboxMessage]:
         """Take up to `limit` due messages for sending. A claim is a lease: if the sender
@@ -101,7 +102,12 @@ class Outbox:
             ).fetchall()]
             claimed = []
             for message_id in ids:
-                message = self.get(message_id)
+                try:
+                    message = self.get(message_id)
+                except DamagedRecord:
+                    # Never sendable: give it up with a reason instead of retrying it forever.
+                    self._set(message_id, status="failed", error="damaged record", lease_until=None)
+                    continue
                 if store.contacts.is_opted_out(store.phone_index(message.phone)):
                     self._set(message_id, status="refused", error="recipient opted out")
                     continue

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from storage.records import open_value, skip_damaged
+
 if TYPE_CHECKING:
     from storage.store import Store
 
@@ -32,7 +34,7 @@ class RefillRepository:
 
     def _refill(self, row) -> Refill:
         row = list(row)
-        row[5] = self.store.open("refills", "answer", row[0], row[5])
+        row[5] = open_value(self.store, "refills", "answer", row[0], row[5])
         return Refill(*row)
 
     def request(self, *, ref: str, patient_id: int, medication_id: int) -> Refill:
@@ -61,7 +63,7 @@ class RefillRepository:
             f"SELECT {_REFILL_COLUMNS} FROM refills WHERE status = 'requested' AND created_at < ? "  # noqa: S608
             "AND flagged_at IS NULL ORDER BY created_at", (before,),
         ).fetchall()
-        return [self._refill(r) for r in rows]
+        return list(skip_damaged(rows, self._refill))
 
     def flag(self, refill_id: int) -> None:
         self.store.execute("UPDATE refills SET flagged_at = ? WHERE id = ?", (self.store.now_iso(), refill_id))
@@ -71,7 +73,7 @@ class RefillRepository:
         rows = self.store.execute(
             f"SELECT {_REFILL_COLUMNS} FROM refills {where} ORDER BY created_at", params  # noqa: S608
         ).fetchall()
-        return [self._refill(r) for r in rows]
+        return list(skip_damaged(rows, self._refill))
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class ConsultRepository:
 
     def _consult(self, row) -> Consult:
         row = list(row)
-        row[3] = self.store.open("consults", "summary", row[0], row[3])
+        row[3] = open_value(self.store, "consults", "summary", row[0], row[3])
         return Consult(*row)
 
     def open_consult(self, *, ref: str, patient_id: int, summary: dict[str, Any]) -> Consult:
@@ -119,7 +121,7 @@ class ConsultRepository:
         rows = self.store.execute(
             f"SELECT {_CONSULT_COLUMNS} FROM consults {where} ORDER BY created_at", params  # noqa: S608
         ).fetchall()
-        return [self._consult(r) for r in rows]
+        return list(skip_damaged(rows, self._consult))
 
 
 class HeldMessages:
@@ -141,7 +143,7 @@ class HeldMessages:
             "SELECT id, body FROM held_messages WHERE patient_id = ? AND read_at IS NULL ORDER BY created_at, id",
             (patient_id,),
         ).fetchall()
-        return [(r[0], self.store.open("held_messages", "body", r[0], r[1])) for r in rows]
+        return list(skip_damaged(rows, lambda r: (r[0], open_value(self.store, "held_messages", "body", r[0], r[1]))))
 
     def mark_read(self, message_ids: list[int]) -> None:
         now = self.store.now_iso()

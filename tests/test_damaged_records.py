@@ -10,6 +10,7 @@ import logging
 import os
 import sqlite3
 import struct
+from datetime import timedelta
 
 import pytest
 
@@ -227,3 +228,52 @@ def test_a_family_phone_still_works_when_one_member_is_damaged(clinic, damage, t
     assert reply.status == 200, reply.raw
     # Halima, now the only one the phone can reach, gets her menu as usual.
     assert [text.split(":")[0] for text in reply.messages] == ["Menu"], reply.messages
+
+
+# -- the SMS path: a damaged alert, session or outbox row never stops anyone else ------
+
+
+def test_a_damaged_alert_leaves_tasks_and_readings_working(twilio, clock, store, installation, caplog):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+    store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345670", "pin=1111", "consent",
+                                     f"chw={CHW_PHONE}"])
+    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", "+254712345671", "pin=2222", "consent",
+                                     f"chw={CHW_PHONE}"])
+    twilio.sms("+254712345670", "BP 190/125")
+    twilio.sms("+254712345671", "BP 195/125")
+    first = store.alerts.list()[0]
+    flip_a_byte(installation.db, "alerts", "reason", first.id)
+    with caplog.at_level(logging.WARNING):
+        tasks = twilio.sms(CHW_PHONE, "TASKS").messages
+        replies = twilio.sms("+254712345671", "BP 150/95").messages
+    assert tasks and tasks[0].startswith("Tasks:"), tasks
+    assert replies and "saved BP 150/95" in replies[0], replies
+    assert f"alerts row {first.id}" in caplog.text and "190" not in caplog.text
+
+
+def test_a_damaged_session_starts_that_conversation_over(twilio, store, installation):
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent"])
+    twilio.sms(FAMILY_PHONE, "NURSE")
+    conn = sqlite3.connect(installation.db, isolation_level=None)
+    try:
+        blob = bytearray(conn.execute("SELECT state FROM sessions").fetchone()[0])
+        blob[-5] ^= 0x40
+        conn.execute("UPDATE sessions SET state = ?", (bytes(blob),))
+    finally:
+        conn.close()
+    replies = twilio.sms(FAMILY_PHONE, "hello").messages
+    assert replies and replies[0].startswith("Menu:"), replies
+
+
+def test_a_damaged_outbox_message_is_given_up_and_the_rest_are_sent(twilio, clock, store, installation):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+    store.staff.add(role="clinician", name="Kevin Mutua", phone="+254700100105")
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent"])
+    twilio.sms(FAMILY_PHONE, "BP 190/125")
+    first, second = store.outbox.list()
+    flip_a_byte(installation.db, "outbox", "body", first.id)
+    claimed = store.outbox.claim_due(clock.now + timedelta(minutes=1))
+    assert [m.id for m in claimed] == [second.id]
+    row = store.one("SELECT status, error FROM outbox WHERE id = ?", (first.id,))
+    assert tuple(row) == ("failed", "damaged record")

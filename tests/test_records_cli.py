@@ -332,3 +332,19 @@ def test_readings_move_mistakes_are_one_line(with_readings, run_cli, cli_error, 
     args = [names.get(a, a) for a in args]
     cli_error(run_cli("readings", "move", *args), expected.replace("AMINA", amina))
     assert len(jsonl(run_cli("patients", "show", amina, "--json").stdout)) == 14  # nothing moved
+
+
+def test_the_senders_undo_no_longer_reaches_a_moved_reading(twilio, store, run_cli):
+    """Halima texted her reading from Amina's phone; the clinic moved it to her. A late
+    UNDO from that phone must not delete it from its rightful place."""
+    from tests.helpers.conversation_script import ScriptRunner
+
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
+    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", "+254712345699", "pin=2222", "consent"])
+    twilio.sms("+254712345678", "BP 150/95")
+    [reading] = store.readings.for_patient(store.patients.by_short_id("4376").id)
+    assert run_cli("readings", "move", str(reading.id), "--to", "5970", "--reason", "sent for the wrong person"
+                   ).exit_code == 0
+    replies = twilio.sms("+254712345678", "UNDO").messages
+    assert replies and replies[0].startswith("Nothing to undo"), replies
+    assert [r.id for r in store.readings.for_patient(store.patients.by_short_id("5970").id)] == [reading.id]
