@@ -33,7 +33,7 @@ MENU_OPTIONS = (
     Option("language", "Language", "words.menu.language"),
 )
 # The welcome offers these by code, so a new number can switch at its first reply.
-WELCOME_LANGUAGES = tuple(Option(o.value, o.value.upper(), o.words) for o in LANGUAGE_OPTIONS if o.value != "en")
+WELCOME_LANGUAGES = tuple(Option(o.value, o.value.upper(), o.words) for o in LANGUAGE_OPTIONS)
 LANGUAGES = frozenset(o.value for o in LANGUAGE_OPTIONS)
 # The most people one phone can hold: the picker lists them all and "Someone new" in one SMS.
 MAX_PROFILES = 4
