@@ -139,7 +139,9 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
             return Outcome(session, [msg("optin.done")], [fx.OptIn()])
         # An opted-out number gets nothing back until it opts in again.
         return Outcome(session, [], [])
-    if word == "start":
+    if word == "start" and not ctx.people and session.flow is None:
+        word = None  # a new number's first "start" is a greeting: the welcome, not "again"
+    elif word == "start":
         return Outcome(session, [msg("optin.done")], [fx.OptIn()])
     if ctx.staff is not None:
         # Staff have commands, not the patient menu: HELP, MENU or LANG list them.

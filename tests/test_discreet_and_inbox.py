@@ -19,7 +19,7 @@ PHARMACIST = "+254700100102"
 GRACE = "+254700100103"  # CHW
 AMINA, AMINA_ID = "+254712345678", "4376"
 ADVICE = "Take paracetamol 1g up to 4 times a day and drink plenty of water."
-NEUTRAL_ADVICE = "The nurse answered your question {ref}. Reply INBOX with your PIN to read it."
+NEUTRAL_ADVICE = "The nurse answered your question {ref}. Reply INBOX, then your PIN, to read it."
 DESCRIBE = "In a few words, what is wrong? The nurse will read it. Up to 130 letters."
 
 
@@ -97,7 +97,7 @@ def test_a_discreet_patient_is_never_told_the_medicine_by_sms(line, run_cli):
 
     assert line.to(AMINA) == [
         "Your request RF1 is ready. Collect it at: window 2",
-        "News on your request RF2. Reply INBOX with your PIN to read it.",
+        "News on your request RF2. Reply INBOX, then your PIN, to read it.",
     ]
     assert not any(re.search("metformin|500mg", body, re.IGNORECASE) for body in line.to(AMINA))
 
