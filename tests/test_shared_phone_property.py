@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -154,57 +155,55 @@ class Family:
                     assert self.typed_by[systolic] == index, f"BP {systolic} typed by {self.typed_by[systolic]}"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(size=st.integers(2, 3), actions=st.lists(action, min_size=1, max_size=14))
-def test_every_reading_belongs_to_the_person_who_sent_it(size, actions):
+@contextmanager
+def family_of(size: int):
     with tempfile.TemporaryDirectory() as folder:
         family = Family(Path(folder), size)
         try:
-            for kind, value in actions:
-                family.act(kind, value)
-            family.check_records()
+            yield family
         finally:
             family.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.integers(2, 3), actions=st.lists(action, min_size=1, max_size=14))
+def test_every_reading_belongs_to_the_person_who_sent_it(size, actions):
+    with family_of(size) as family:
+        for kind, value in actions:
+            family.act(kind, value)
+        family.check_records()
+
+
+def _stored_for(family: Family, short_id: str) -> list:
+    return family.store.readings.for_patient(family.store.patients.by_short_id(short_id).id)
 
 
 def test_a_reading_kept_before_a_name_is_picked_is_not_filled_by_the_next_person():
     """Amina texts a reading, wanders off through the picker; after her PIN, the next
     person's reading must not fill her "send it again" (found by the property test)."""
-    with tempfile.TemporaryDirectory() as folder:
-        family = Family(Path(folder), 2)
-        try:
-            family.act("abandon", 0)
-            for _ in range(3):
-                family.text(0, "4")
-            family.finish(0, family.text(0, "1"), "reminders")
-            family.act("reading", 1)
-            family.check_records()
-            assert family.store.readings.for_patient(family.store.patients.by_short_id("5970").id)
-        finally:
-            family.close()
+    with family_of(2) as family:
+        family.act("abandon", 0)
+        for _ in range(3):
+            family.text(0, "4")
+        family.finish(0, family.text(0, "1"), "reminders")
+        family.act("reading", 1)
+        family.check_records()
+        assert _stored_for(family, "5970")
 
 
 def test_a_task_left_half_way_closes_when_its_unlock_runs_out():
-    with tempfile.TemporaryDirectory() as folder:
-        family = Family(Path(folder), 2)
-        try:
-            family.act("abandon_menu", 0)
-            family.act("wait", 11)
-            family.act("reading", 1)
-            family.check_records()
-            assert family.store.readings.for_patient(family.store.patients.by_short_id("5970").id)
-        finally:
-            family.close()
+    with family_of(2) as family:
+        family.act("abandon_menu", 0)
+        family.act("wait", 11)
+        family.act("reading", 1)
+        family.check_records()
+        assert _stored_for(family, "5970")
 
 
 def test_the_old_bug_is_caught():
     """The walk that stored Amina's reading on Halima's record before this check."""
-    with tempfile.TemporaryDirectory() as folder:
-        family = Family(Path(folder), 2)
-        try:
-            family.act("reminders", 1)
-            family.act("reading", 0)
-            family.check_records()
-            assert family.store.readings.for_patient(family.store.patients.by_short_id("4376").id)
-        finally:
-            family.close()
+    with family_of(2) as family:
+        family.act("reminders", 1)
+        family.act("reading", 0)
+        family.check_records()
+        assert _stored_for(family, "4376")

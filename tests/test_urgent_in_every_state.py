@@ -43,8 +43,8 @@ def declined_consent(line, store):
 
 def muted_by_loop_guard(line, store):
     _amina(store, "pin=1111", "consent")
-    for _ in range(12):  # more than 10 texts a minute: the loop guard mutes the number
-        line.send(AMINA, "hello?")
+    replies = [line.text(AMINA, "hello?") for _ in range(12)]  # over 10 a minute: muted
+    assert replies[-1] == [], "the set-up must really mute the number"
     return AMINA
 
 
@@ -53,8 +53,10 @@ def locked_out_by_pins(line, store):
     ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", AMINA, "pin=2222", "consent"])
     line.text(AMINA, "hi")
     line.text(AMINA, "1")
+    line.text(AMINA, "4")
     for pin in ("9991", "9992", "9993", "9994", "9995"):
         line.text(AMINA, pin)
+    assert store.patients.by_short_id("4376").locked_until, "the set-up must really lock the profile"
     return AMINA
 
 
