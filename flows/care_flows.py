@@ -103,9 +103,16 @@ def pending_readings(turn: Turn) -> Answer:
     effects: list = []
     if any(kept.get("resend") for kept in pending):
         return Answer(goto="@send_again")
+    seen: list = []
     for kept in pending:
         result = care.read(kept.get("text", ""), turn.ctx)
-        said, done = care.submit(result.readings, person(turn), turn.ctx, problems=result.problems,
+        # The same reading texted twice while waiting is one reading (as it would have
+        # been had it been saved at once); a dangerous one is a new measurement each time.
+        readings = [r for r in result.readings if r not in seen or turn.ctx.rules.assess(r).level == "urgent"]
+        seen += readings
+        if not readings and not result.problems:
+            continue
+        said, done = care.submit(readings, person(turn), turn.ctx, problems=result.problems,
                                  alerted=bool(kept.get("alerted")))
         replies += said
         effects += done
@@ -263,7 +270,7 @@ registry.flow(
             "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
                            give_up=danger_unclear),
             "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,
-                             params=_describe_prompt),
+                             params=_describe_prompt, free_text=True),
         },
     )
 )
@@ -291,6 +298,12 @@ def inbox(turn: Turn) -> Answer:
 registry.action(Action("discreet", toggle_discreet, private=True))
 registry.action(Action("inbox", inbox, private=True))
 
+def undo_after_pin(turn: Turn) -> Answer:
+    replies, effects = care.undo(turn.ctx)
+    return Answer(say=tuple(replies), effects=tuple(effects))
+
+
+registry.action(Action("undo", undo_after_pin, private=True))
 registry.private_when_shared |= {"reading", "nurse", "refill_pick", "send_again"}
 
 # Menu items this module makes real, and the words that reach them from anywhere.

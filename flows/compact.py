@@ -138,7 +138,13 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+# "180#" is how many people write 180 pounds; anywhere else "#" separates ("BP#140/90").
+# (The 2 of SPO2 and O2 is part of the code, not a number.)
+_POUND_SIGN = re.compile(r"(?<![0-9.,])(?<!o)([0-9]{1,4}(?:[.,][0-9]{1,3})?)#(?=\s*$|\s+[^0-9])", re.IGNORECASE)
+
+
 def _tokens(text: str) -> list[str]:
+    text = _POUND_SIGN.sub(r"\1 lb", text)
     text = _SPACED_SLASH.sub(lambda m: m.group(1), text)
     tokens = [token for token in _SEPARATOR.split(text) if token]
     closed = [token for token in _SEPARATOR.split(text.rstrip(_CLOSING)) if token]

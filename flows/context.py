@@ -148,6 +148,8 @@ class Context:
     people: tuple[PatientView, ...] = ()
     staff: StaffView | None = None
     opted_out: bool = False
+    # Opted out with a word the carrier acts on: it blocks every reply we send.
+    carrier_blocked: bool = False
     channel: str = "sms"
     config: FlowConfig = field(default_factory=FlowConfig)
     catalog: Catalog | None = None

@@ -17,7 +17,6 @@ from flows.context import Context
 from flows.engine import Outcome, Session, msg
 from flows.normalise import normalise
 from flows.patient_flows import registry
-from flows.readings import format_reading
 from flows.runner import Runner, prompt_of
 
 runner = Runner(registry)
@@ -29,10 +28,14 @@ CARRIER_STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end
 
 
 def keyword_in(text: str, language: str, catalog: Catalog | None) -> str | None:
-    """Which keyword a normalised text is, in the sender's language or English."""
+    """Which keyword a normalised text is, in the sender's language or English; a stop
+    word in any shipped language (a Kiswahili speaker enrolled as English can still stop).
+    A full stop or ! after the word does not hide it ("STOP.")."""
     if catalog is None:
         return None
-    word = text.casefold()
+    word = text.casefold().rstrip(".!") or text.casefold()
+    if any(word in catalog.words(lang, "keywords.stop") for lang in catalog.languages):
+        return "stop"
     for name in KEYWORDS:
         key = f"keywords.{name}"
         if word in catalog.words(language, key) or word in catalog.words("en", key):
@@ -49,8 +52,13 @@ def keyword_at(text: str, session: Session, ctx: Context) -> str | None:
     the open question is that answer: "0" to "for how many days?" is zero days, and is
     MENU only where no question takes it."""
     word = keyword(text, session, ctx)
-    if word and text.isdigit() and runner.accepts(session, text, ctx):
+    step = runner.current_step(session)
+    if word and text.isdigit() and step is not None and (step.give_up or runner.accepts(session, text, ctx)):
+        # At a safety question a stray "0" (meaning "none"?) is a miss that asks again,
+        # never MENU dropping the question.
         return None
+    if word in PATIENT_KEYWORDS and step is not None and step.free_text:
+        return None  # "please call me" describing the problem is the description
     return word
 
 
@@ -86,13 +94,6 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     """The step function: (session, input, context) -> (session, replies, effects)."""
     session = session.copy()
     text = normalise(raw)
-    effects: list = []
-    if session.pending and expired(session, ctx):
-        # Readings nobody claimed before the conversation lapsed: never guessed onto a
-        # person (the next one to pick themselves may be someone else). Any urgent value
-        # among them already alerted the clinician when it arrived.
-        effects.append(fx.Audit("readings.unclaimed", "sender", f"texts={len(session.pending)}"))
-        session.pending = []
     if len(ctx.people) > 1:
         _close_stale_tasks(session, ctx)
     word = keyword_at(text, session, ctx)
@@ -100,27 +101,31 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
         # A new task on a shared phone: the last person's PIN does not carry over to it.
         session.unlocked_until = None
     out = _respond(session, text, word, ctx)
-    out.effects[:0] = effects
     if ctx.staff is None:
         _safety_net(text, out, ctx)
     if len(ctx.people) > 1 and out.session.flow is None:
         # On a shared phone a PIN opens one task, not the phone: once it is done, whoever
         # texts next says who they are before anything is stored or shown.
         out.session.unlocked_until = None
+        out.session.patient_id = None
     return out
 
 
 def _close_stale_tasks(session: Session, ctx: Context) -> None:
     """On a shared phone, nothing opened for one person outlives the moment they opened
     it in: a task whose unlock ran out half-way is closed (whoever holds the phone now
-    says who they are again), and "send your reading again" only follows straight on
-    from the picker it was asked from."""
+    says who they are again), "send your reading again" only follows straight on from
+    the picker it was asked from, and readings kept for someone joining go with an
+    unfinished registration."""
     if session.flow and registry.private(session.flow, shared=True) and not session.unlocked(ctx.now):
         session.clear_flow()
         session.patient_id = None
     picking = session.flow == "choose" and not session.misses
     if any(p.get("resend") for p in session.pending) and not picking and session.flow != "unlock":
         session.pending = [p for p in session.pending if not p.get("resend")]
+    if any("text" in p for p in session.pending) and session.flow != "join":
+        # Readings kept for someone joining who did not finish: never anyone else's.
+        session.pending = [p for p in session.pending if "text" not in p]
 
 
 def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Outcome:
@@ -130,8 +135,8 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
         session.clear_flow()
         session.unlocked_until = None
         # The carrier confirms its own stop words; we confirm the others.
-        replies = [] if text.casefold() in CARRIER_STOP_WORDS else [msg("optout.done")]
-        return Outcome(session, replies, [fx.OptOut()])
+        carrier = text.casefold().rstrip(".!") in CARRIER_STOP_WORDS
+        return Outcome(session, [] if carrier else [msg("optout.done")], [fx.OptOut(carrier=carrier)])
     if ctx.opted_out:
         said_yes = text.casefold() in ctx.words(session.language, "words.yes")
         if word == "start" or (said_yes and not waiting_for_yes(session)):
@@ -158,13 +163,22 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
     if staff_commands.looks_like_staff_command(text):
         return patient_reply(session, text, ctx) or staff_commands.refuse(session, text, ctx)
     if word == "undo":
+        if len(ctx.people) > 1:
+            # On a shared phone, only the person whose reading it is may remove it.
+            last = ctx.directory.last_submission(ctx.sender, ctx.now - timedelta(minutes=ctx.config.undo_minutes))
+            if last is not None and not (session.patient_id == last.patient_id and session.unlocked(ctx.now)):
+                session.patient_id = last.patient_id
+                return runner.enter("unlock>undo", session, ctx)
         replies, effects = care.undo(ctx)
         return Outcome(session, replies, effects)
 
     patient = ready_patient(session, ctx)
     if word in PATIENT_KEYWORDS and patient is not None:
-        if session.patient_id != patient.id:
-            return runner.enter("choose", session, ctx)
+        if len(ctx.people) > 1:
+            # Who is asking, first; then their PIN, and straight on to what they asked for.
+            out = runner.enter("choose", session, ctx)
+            session.resume = PATIENT_KEYWORDS[word]
+            return out
         return runner.enter(PATIENT_KEYWORDS[word], session, ctx)
     if care.carries_readings(text, ctx) and not (session.flow == "reading" and session.step == "value"):
         return _readings(session, text, patient, ctx)
@@ -173,6 +187,10 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
         session.clear_flow()
         session.unlocked_until = None
         out = runner.home(session, ctx)
+        if session.flow and session.flow != "menu" and runner.accepts(session, text, ctx):
+            # The answer to the question it starts over with ("YES" to consent) counts.
+            answered = runner.answer(session, text, ctx)
+            return Outcome(answered.session, answered.replies, out.effects + answered.effects)
         if session.flow == "menu":
             out.replies = [msg("menu.expired")]
         return out
@@ -198,12 +216,22 @@ def _readings(session: Session, text: str, patient, ctx: Context) -> Outcome:
     """Readings typed at any point. They are stored only for a person told apart on
     purpose; otherwise every text of them is kept until the sender is known and set up."""
     shared = len(ctx.people) > 1
+    step = runner.current_step(session)
+    safety_question = step is not None and step.give_up is not None
     if patient is not None and session.patient_id == patient.id and (
-        not shared or (session.unlocked(ctx.now) and session.flow in ANSWERS_A_READING)
+        not shared or (session.unlocked(ctx.now) and (session.flow in ANSWERS_A_READING or safety_question))
     ):
-        session.clear_flow()
         answer = compact_readings(session, text, ctx)
+        if safety_question:
+            # Saved, and the danger-sign question still stands: triage is never dropped.
+            return Outcome(session, [*answer.say, prompt_of(step, session, ctx)], list(answer.effects))
+        session.clear_flow()
         return Outcome(session, list(answer.say), list(answer.effects))
+    if session.flow == "join":
+        # Someone joining (on a shared phone too) is who the readings are for: kept
+        # until their registration is done, and the question stands.
+        session.keep_pending(text)
+        return Outcome(session, [prompt_of(step, session, ctx)])
     if patient is not None:
         # A shared phone, nobody told apart yet: the text itself is not kept, since the
         # phone may change hands before someone picks a name and a PIN. Whoever does is
@@ -256,10 +284,10 @@ def _safety_net(text: str, out: Outcome, ctx: Context) -> None:
     patient = people[0] if len(people) == 1 else None
     out.effects.append(fx.RaiseAlert(
         patient_id=patient.id if patient else None,
-        reason="urgent.unconfirmed_sender" if patient is None else "urgent.before_setup",
-        summary=" ".join(format_reading(r) for r in urgent),
+        reason="urgent.unconfirmed_sender" if patient is None else "urgent.not_saved",
+        summary=" ".join(urgent),
         candidates=tuple(p.short_id for p in people) if patient is None else (),
-        reachable=not ctx.opted_out,
+        reachable=not ctx.carrier_blocked,
     ))
-    if not ctx.opted_out:
-        out.replies.insert(0, msg("safety.urgent", danger=format_reading(urgent[0])))
+    if not ctx.carrier_blocked:
+        out.replies.insert(0, msg("safety.urgent", danger=urgent[0]))

@@ -61,7 +61,10 @@ class SetLanguage:
 
 @dataclass(frozen=True)
 class OptOut:
-    """Stop every message to the sender's number (STOP and its synonyms)."""
+    """Stop every message to the sender's number (STOP and its synonyms). `carrier`: the
+    word was one the carrier acts on too, so it now blocks even our replies."""
+
+    carrier: bool = True
 
 
 @dataclass(frozen=True)

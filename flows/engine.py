@@ -87,6 +87,8 @@ class Step:
     # A safety question never falls back to the menu: after the last miss this decides
     # (safety advice and an alert) instead of dropping the question.
     give_up: Handler | None = None
+    # The answer is the sender's own words: words like NURSE are part of it, not commands.
+    free_text: bool = False
 
     def options_for(self, ctx: Context, session: Session) -> Sequence[Option]:
         return self.choose(ctx, session) if self.choose else self.options
@@ -187,6 +189,8 @@ def match_option(text: str, options: Sequence[Option], words: Callable[[str], se
     """An option by its number ("2", "2.", "#2") or by one of its words ("refill")."""
     answer = text.strip().strip(".)#").strip().casefold()
     if answer.isdigit():
+        if len(answer) > 3:
+            return None  # no list is that long (and int() refuses thousands of digits)
         index = int(answer) - 1
         return options[index] if 0 <= index < len(options) else None
     for option in options:

@@ -15,7 +15,10 @@ ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 # Smartphones type curly apostrophes and quotes; word lists hold the straight ones
 # ("d'accord"), and a curly one would also make a reply cost three SMS if echoed.
 _STRAIGHTEN = {ord(ch): "'" for ch in "\u2018\u2019\u201a\u201b\u02bc\u2032"} | {
-    ord(ch): '"' for ch in "\u201c\u201d\u201e\u201f\u2033"}
+    ord(ch): '"' for ch in "\u201c\u201d\u201e\u201f\u2033"} | {
+    # The ordinal sign on Spanish and French keyboards stands for a degree in "37º";
+    # NFKC would turn it into the letter o.
+    ord("\u00ba"): "\u00b0"}
 _CLEAN = str.maketrans({**{ord(ch): None for ch in ZERO_WIDTH}, **_STRAIGHTEN})
 
 # The Arabic decimal separator, as typed on Arabic keyboards in "٣٨٫٢".

@@ -128,6 +128,9 @@ def join_consent(choice: str, turn: Turn) -> Answer:
 def join_confirm_pin(pin: str, turn: Turn) -> Answer:
     if _pin_digest(pin, turn.ctx.sender) != turn.data.get("pin_digest"):
         return mismatch(turn)
+    if turn.ctx.directory.people_on_phone(turn.ctx.sender) >= MAX_PROFILES:
+        # Someone else was enrolled on this phone while this person was joining.
+        return Answer(say=(msg("choose.full", count=MAX_PROFILES),), goto="@goodbye")
     patient_id, short_id = turn.ctx.directory.new_patient_ids()
     register = fx.RegisterPatient(
         patient_id=patient_id,
@@ -274,7 +277,10 @@ registry.flow(
 def profile_options(ctx: Context, session: Session) -> list[Option]:
     # Sorted by name so each person finds themselves at the same number every time.
     people = sorted(ctx.people, key=lambda p: (p.display_name.casefold(), p.short_id))[:MAX_PROFILES]
-    options = [Option(str(p.id), p.display_name) for p in people]
+    shown = [p.display_name for p in people]
+    # Two "Mary Z." on one phone could pick each other: those show their ID too.
+    options = [Option(str(p.id), p.display_name if shown.count(p.display_name) == 1
+                      else f"{p.display_name} {p.short_id}") for p in people]
     options.append(Option("new", msg("choose.new")))
     return options
 
@@ -289,7 +295,10 @@ def profile_chosen(value: str, turn: Turn) -> Answer:
         session.patient_id = None
         return Answer(goto="@join")
     session.patient_id = int(value)
-    return Answer(goto="@" + destination_for(session.patient_id, session, turn.ctx, shared=True))
+    destination = destination_for(session.patient_id, session, turn.ctx, shared=True)
+    if destination == "menu" and session.resume:
+        destination = session.resume  # REFILL, NURSE...: what they texted for
+    return Answer(goto="@" + destination)
 
 
 def destination_for(patient_id: int, session: Session, ctx: Context, *, shared: bool) -> str:
@@ -368,6 +377,10 @@ registry.flow(
 
 def language_chosen(language: str, turn: Turn) -> Answer:
     patient = turn.session.patient_id if turn.ctx.person(turn.session.patient_id) else None
+    # On a shared phone a person's own setting changes only behind their PIN; otherwise
+    # just this conversation switches language.
+    if len(turn.ctx.people) > 1 and not turn.session.unlocked(turn.ctx.now):
+        patient = None
     effects = (fx.SetLanguage(patient, language),) if patient else ()
     if turn.session.aside:
         # LANG in the middle of a question: carry on with it, now in the new language.

@@ -26,11 +26,12 @@ class Contact:
     repeats: int = 0
     muted_until: str | None = None
     repeat_since: str | None = None
+    carrier_blocked: bool = False
 
 
 _CONTACT_COLUMNS = [
     "phone_index", "opted_out", "opted_out_at", "window_start", "window_count", "last_digest", "repeats",
-    "muted_until", "repeat_since",
+    "muted_until", "repeat_since", "carrier_blocked",
 ]
 
 
@@ -71,12 +72,12 @@ class ContactRepository:
         if row is None:
             return Contact(phone_index)
         contact = Contact(*row)
-        contact.opted_out = bool(contact.opted_out)
+        contact.opted_out, contact.carrier_blocked = bool(contact.opted_out), bool(contact.carrier_blocked)
         return contact
 
     def save(self, contact: Contact) -> None:
         values = {name: getattr(contact, name) for name in _CONTACT_COLUMNS}
-        values["opted_out"] = int(contact.opted_out)
+        values["opted_out"], values["carrier_blocked"] = int(contact.opted_out), int(contact.carrier_blocked)
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
         updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "phone_index")
@@ -89,10 +90,11 @@ class ContactRepository:
         row = self.store.one("SELECT opted_out FROM contacts WHERE phone_index = ?", (phone_index,))
         return bool(row and row[0])
 
-    def set_opt_out(self, phone_index: bytes, opted_out: bool) -> None:
+    def set_opt_out(self, phone_index: bytes, opted_out: bool, *, carrier_blocked: bool = False) -> None:
         self.store.execute(
-            "INSERT INTO contacts (phone_index, opted_out, opted_out_at) VALUES (?, ?, ?) "
+            "INSERT INTO contacts (phone_index, opted_out, opted_out_at, carrier_blocked) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(phone_index) DO UPDATE SET opted_out = excluded.opted_out, "
-            "opted_out_at = excluded.opted_out_at",
-            (phone_index, int(opted_out), self.store.now_iso() if opted_out else None),
+            "opted_out_at = excluded.opted_out_at, carrier_blocked = excluded.carrier_blocked",
+            (phone_index, int(opted_out), self.store.now_iso() if opted_out else None,
+             int(opted_out and carrier_blocked)),
         )

@@ -263,6 +263,9 @@ def safety_net(db: Database) -> None:
     # When the current run of identical texts began: repeats count only inside a short
     # window, so a patient who sends the same reading every morning is never muted.
     db.execute("ALTER TABLE contacts ADD COLUMN repeat_since TEXT")
+    # Opted out with a word the carrier acts on (it then blocks our texts), or with one it
+    # does not (we may still send safety advice to someone who texts a dangerous value).
+    db.execute("ALTER TABLE contacts ADD COLUMN carrier_blocked INTEGER NOT NULL DEFAULT 0")
 
 
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.

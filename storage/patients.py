@@ -66,11 +66,13 @@ class PatientBrief:
 
 
 def name_key(name: str) -> str:
-    """A name as duplicates are compared: accents stripped, case folded, spaces collapsed
-    ("  AMÍNA  zawadi" and "Amina Zawadi" give the same key)."""
+    """A name as duplicates are compared: accents stripped, case folded, punctuation
+    dropped, parts in any order ("  AMÍNA  zawadi.", "Zawadi Amina" and "Amina Zawadi"
+    give the same key: clinics write surnames first or last)."""
     decomposed = unicodedata.normalize("NFKD", name)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(plain.casefold().split())
+    words = "".join(ch if ch.isalpha() or ch.isspace() else " " for ch in plain.casefold()).split()
+    return " ".join(sorted(words))
 
 
 _BRIEF = (

@@ -123,7 +123,8 @@ def test_several_readings_in_one_text_are_one_submission_that_undo_removes_toget
     assert len({r.submission_id for r in latest}) == 1
     assert latest[0].submission_id != earlier[0].submission_id
 
-    assert line.text(AMINA, "UNDO") == ["Removed BP 150/95 GLU 6.1 T 37.2. Send the right values when you can."]
+    assert line.text(AMINA, "UNDO") == [
+        "Amina Z.: removed BP 150/95 GLU 6.1 T 37.2. Send the right values when you can."]
     assert readings_of(clinic, AMINA_ID) == earlier  # all three gone, the weight before them kept
     assert "readings.undo" in [e.action for e in clinic.audit.entries()]
 

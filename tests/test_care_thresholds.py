@@ -293,7 +293,7 @@ def test_an_undone_reading_does_not_count(clinic, make_line, clock):
     _high_bp_on_days(line, clock, [0], start)
     clock.now = start + timedelta(days=1)
     text(line, clock, AMINA, "BP 155/95")
-    assert text(line, clock, AMINA, "UNDO") == ["Removed BP 155/95. Send the right values when you can."]
+    assert text(line, clock, AMINA, "UNDO") == ["Amina Z.: removed BP 155/95. Send the right values when you can."]
     clock.now = start + timedelta(days=2)
     text(line, clock, AMINA, "BP 156/95")
     assert clinic.alerts.list() == []
@@ -319,7 +319,7 @@ def test_undoing_the_reading_that_made_the_trend_withdraws_its_alert(clinic, mak
     line = make_line()
     _high_bp_on_days(line, clock, [0, 1, 2], clock.now)
     (alert,) = clinic.alerts.list()
-    assert text(line, clock, AMINA, "UNDO") == ["Removed BP 152/95. Send the right values when you can."]
+    assert text(line, clock, AMINA, "UNDO") == ["Amina Z.: removed BP 152/95. Send the right values when you can."]
     assert clinic.alerts.by_ref(alert.ref).status == "withdrawn"
     assert clinic.outbox.list()[-1].body.startswith(f"{alert.ref} withdrawn")
 

@@ -63,3 +63,17 @@ def test_a_picture_gets_a_short_answer_not_the_menu(twilio, store):
         "Pictures and voice notes cannot be read here. Please send words or numbers, like BP 140/90. "
         "Reply MENU for options."
     ]
+
+
+def test_a_muted_number_still_answers_the_danger_sign_question(twilio, clock, store):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+    _amina(store)
+    for body in ("NURSE", "1", "2"):
+        twilio.sms(AMINA, body)
+        clock.now += timedelta(seconds=5)
+    for _ in range(8):  # a flood of HELP mutes the number mid-triage
+        twilio.sms(AMINA, "help")
+        clock.now += timedelta(seconds=1)
+    replies = twilio.sms(AMINA, "YES").messages
+    assert replies and "urgent" in replies[0].lower(), replies
+    assert any(m.phone == CLINICIAN and "danger sign" in m.body for m in store.outbox.list())

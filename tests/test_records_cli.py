@@ -348,3 +348,10 @@ def test_the_senders_undo_no_longer_reaches_a_moved_reading(twilio, store, run_c
     replies = twilio.sms("+254712345678", "UNDO").messages
     assert replies and replies[0].startswith("Nothing to undo"), replies
     assert [r.id for r in store.readings.for_patient(store.patients.by_short_id("5970").id)] == [reading.id]
+
+
+@pytest.mark.parametrize("name", ["Amina Zawadi.", "Zawadi Amina", "AMINA  zawadi"])
+def test_a_name_written_another_way_is_still_a_likely_duplicate(run_cli, cli_error, name):
+    assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712345678").exit_code == 0
+    result = run_cli("patients", "add", "--name", name, "--phone", "0712345678")
+    cli_error(result, "looks like patient")

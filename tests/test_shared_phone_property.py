@@ -207,3 +207,14 @@ def test_the_old_bug_is_caught():
         family.act("reading", 0)
         family.check_records()
         assert _stored_for(family, "4376")
+
+
+def test_lang_on_a_shared_phone_changes_nobodys_saved_language():
+    """Whoever holds the phone may switch this conversation's language; a person's own
+    setting changes only behind their PIN."""
+    with family_of(2) as family:
+        family.act("reminders", 0)
+        family.text(1, "LANG")
+        replies = family.text(1, "3")
+        assert replies and "Langue" in replies[0] or "langue" in replies[0], replies
+        assert {family.store.patients.by_short_id(s).language for s in ("4376", "5970")} == {"en"}

@@ -131,3 +131,11 @@ def test_a_crash_in_a_step_still_answers_politely_and_can_be_retried(twilio, sms
     monkeypatch.undo()
     # Nothing was stored for the failed attempt, so Twilio's retry is handled for real.
     assert "Reply YES to join" in twilio.sms(NEW_NUMBER, "hi", sid=sid).messages[0]
+
+
+def test_thousands_of_digits_get_an_answer_not_an_error(twilio):
+    """Only a forged request can carry this (Twilio caps a text at 1,600 characters),
+    but it must still be answered, not crash on int() of 5,000 digits."""
+    reply = twilio.sms("+254712345678", "9" * 5000)
+    assert reply.status == 200 and reply.messages
+    assert "went wrong" not in reply.messages[0]

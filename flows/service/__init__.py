@@ -14,12 +14,12 @@ import logging
 from dataclasses import dataclass, field
 
 from flows import loop_guard
-from flows.care import SAFETY_ADVICE
+from flows.care import SAFETY_ADVICE, urgent_in
 from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
 from flows.compact import looks_like_compact
 from flows.context import Context, FlowConfig, StaffView
-from flows.conversation import keyword_in, respond
+from flows.conversation import keyword_in, respond, runner
 from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
@@ -104,11 +104,11 @@ class ConversationService:
             people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
             muted = verdict != loop_guard.OK
             replies: list[str] = []
-            if not muted or self._carries_readings(text):
+            if not muted or self._must_read(text, session, inbound.sender, now):
                 # A muted number's readings are still stored and judged (a burst of texts
                 # queued on a phone with bad coverage is a person's, not a robot's); only
                 # the replies are held back, except advice to get care now.
-                replies = self._step(store, inbound, session, people, staff, contact.opted_out, phone_index, now,
+                replies = self._step(store, inbound, session, people, staff, contact, phone_index, now,
                                      pins, safety_only=muted)
             if verdict == loop_guard.WARN:
                 replies.append(
@@ -119,11 +119,19 @@ class ConversationService:
             )
         return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered")
 
-    def _carries_readings(self, text: str) -> bool:
-        return looks_like_compact(text, words=self.reading_words) or looks_like_compact(
-            text, expect_patient_id=True, words=self.reading_words)
+    def _must_read(self, text: str, session: Session, sender: str, now) -> bool:
+        """Does a muted number's text still need the step? Readings (and any urgent value)
+        are stored and judged, and an answer to a safety question is never dropped."""
+        if looks_like_compact(text, words=self.reading_words) or looks_like_compact(
+                text, expect_patient_id=True, words=self.reading_words):
+            return True
+        step = runner.current_step(session)
+        if step is not None and step.give_up is not None:
+            return True
+        probe = Context(now=now, sender=sender, directory=None, rules=self.rules, reading_words=self.reading_words)
+        return bool(urgent_in(text, probe))
 
-    def _step(self, store, inbound, session, people, staff, opted_out, phone_index, now, pins, *,
+    def _step(self, store, inbound, session, people, staff, contact, phone_index, now, pins, *,
               safety_only: bool = False) -> list[str]:
         stored = session.to_dict()
         if not session.updated_at:
@@ -138,7 +146,8 @@ class ConversationService:
             directory=StoreDirectory(store, self.config, pins),
             people=people,
             staff=StaffView(staff[0], staff[1], short_name(staff[2])) if staff else None,
-            opted_out=opted_out,
+            opted_out=contact.opted_out,
+            carrier_blocked=contact.opted_out and contact.carrier_blocked,
             channel=inbound.channel,
             config=self.config,
             catalog=self.catalog,

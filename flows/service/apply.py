@@ -115,7 +115,7 @@ class EffectApplier:
         self.record("discreet.on" if effect.discreet else "discreet.off", f"patient:{short}")
 
     def _OptOut(self, effect: fx.OptOut) -> None:
-        self.store.contacts.set_opt_out(self.phone_index, True)
+        self.store.contacts.set_opt_out(self.phone_index, True, carrier_blocked=effect.carrier)
         self.record("contact.opt_out", "contact")
 
     def _OptIn(self, effect: fx.OptIn) -> None:
@@ -144,7 +144,8 @@ class EffectApplier:
         store = self.store
         ref = store.next_ref("alert", "A")
         patient = store.patients.get(effect.patient_id) if effect.patient_id is not None else None
-        zone = patient.time_zone if patient else self.config.time_zone
+        # Unknown sender: their number's zone (as a new patient would get), not UTC.
+        zone = patient.time_zone if patient else default_time_zone(self.sender, self.config.time_zone)
         reason = f"{effect.reason} {effect.summary}"
         if patient is None:
             # Who may have sent it is part of the sealed reason: the clinic needs it to call.
@@ -171,9 +172,15 @@ class EffectApplier:
     def _UndoSubmission(self, effect: fx.UndoSubmission) -> None:
         store = self.store
         for alert in store.alerts.for_submission(effect.submission_id):
-            if alert.status == "open":
+            if alert.status != "open":
+                continue
+            if ",trend" in alert.reason:
                 store.alerts.set_status(alert.id, "withdrawn")
                 self._notify_staff("clinician", msg("alert.withdrawn", ref=alert.ref), "alert")
+            else:
+                # An urgent alert is never cancelled by a text: whoever held the phone may
+                # not be the patient, and the value may have been real. A person decides.
+                self._notify_staff("clinician", msg("alert.undone", ref=alert.ref), "alert")
         removed = store.readings.delete_submission(effect.submission_id)
         self.record("readings.undo", "submission", f"removed={removed}")
 
