@@ -133,6 +133,8 @@ def register(session: Session, words: list[str], ctx: Context) -> Outcome:
     except EnrolmentError as error:
         return Outcome(session, [msg(f"chw.reg_bad_{error.field}" if error.field in REG_FIELDS else "chw.reg_help")])
     chw_id = ctx.staff.id if ctx.staff.role == "chw" else None
+    if phone and ctx.directory.is_staff_phone(phone):
+        return Outcome(session, [msg("chw.reg_staff_phone")])
     if phone and ctx.directory.people_on_phone(phone) >= MAX_PROFILES:
         return Outcome(session, [msg("chw.reg_phone_full", count=MAX_PROFILES)])
     duplicate = None if confirmed else ctx.directory.likely_duplicate(name, year, phone, chw_id)

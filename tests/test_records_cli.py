@@ -355,3 +355,12 @@ def test_a_name_written_another_way_is_still_a_likely_duplicate(run_cli, cli_err
     assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712345678").exit_code == 0
     result = run_cli("patients", "add", "--name", name, "--phone", "0712345678")
     cli_error(result, "looks like patient")
+
+
+def test_a_phone_is_either_a_patients_or_staffs(run_cli, cli_error):
+    """Staff texts are read as commands: a patient on a staff number (or staff on a
+    patient's number) would lose the patient service, urgent readings included."""
+    assert run_cli("users", "add", "--role", "chw", "--name", "Grace Achieng", "--phone", "0700100103").exit_code == 0
+    cli_error(run_cli("patients", "add", "--name", "Rehema Ali", "--phone", "0700100103"), "staff number")
+    assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712345678").exit_code == 0
+    cli_error(run_cli("users", "add", "--role", "chw", "--name", "Other", "--phone", "0712345678"), "patient's phone")

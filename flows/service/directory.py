@@ -136,6 +136,9 @@ class StoreDirectory:
     def has_open_alert(self, patient_id: int) -> bool:
         return bool(self.store.alerts.open_for([patient_id]))
 
+    def is_staff_phone(self, phone: str) -> bool:
+        return self.store.staff.brief_by_phone_index(self.store.phone_index(phone)) is not None
+
     def people_on_phone(self, phone: str) -> int:
         return self.store.patients.count_on_phone(self.store.phone_index(phone))
 

@@ -57,6 +57,10 @@ def phone_full(s: Store, phone: str | None) -> str | None:
     """Why one more patient cannot go on this phone, or None when there is room."""
     if not phone:
         return None
+    if s.staff.by_phone(phone):
+        # Texts from a staff number are read as staff commands: this patient's readings,
+        # an urgent one included, would never reach the patient side.
+        return f"{mask(phone)} is a staff number; enrol the patient with their own phone, or none"
     already = s.patients.count_on_phone(s.phone_index(phone))
     if already < MAX_PROFILES:
         return None

@@ -7,6 +7,7 @@ import json
 import click
 
 from flows.enrolment import clean_name, clean_phone, new_patient
+from flows.phones import mask
 from lowband.cli.base import emit, json_option, listing, settings, sound, store, this_year
 from lowband.cli.enrolling import chw_id_for, enrol, find_patient
 from lowband.cli.readings import reading_lines, reading_rows
@@ -198,6 +199,10 @@ def users_add(role: str, name: str, phone: str, email: str | None) -> None:
     user_name = clean_name(name)
     e164 = clean_phone(phone, settings().region)
     with st.write():
+        if st.patients.count_on_phone(st.phone_index(e164)):
+            # Staff texts are read as commands: the patients on this phone would lose the
+            # patient service, their urgent readings included.
+            raise click.ClickException(f"{mask(e164)} is a patient's phone; staff need a number of their own")
         user = st.staff.add(role=role, name=user_name, phone=e164, email=(email or "").strip() or None)
         st.audit.record("cli", "staff.add", f"staff:{user.id}", f"role={role}")
     click.echo(f"Added {role} {user.name}.")
