@@ -4,7 +4,6 @@ reply, and UNDO. Pure: lookups go through the context's directory, writes are ef
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +17,7 @@ from flows.compact import (
     RANGE,
     SYNTAX,
     UNIT,
+    UNKNOWN,
     ParseResult,
     Problem,
     looks_like_compact,
@@ -25,7 +25,7 @@ from flows.compact import (
 )
 from flows.context import Context, PatientView, StaffView
 from flows.engine import Message, msg
-from flows.readings import KINDS, Reading, format_reading, out_of_range
+from flows.readings import KINDS, Reading, format_reading
 
 # Replies list at most this many readings each, so every reply stays one SMS.
 READINGS_PER_REPLY = 2
@@ -33,7 +33,7 @@ ALERT_LEVELS = ("urgent",)
 TREND_LEVELS = ("high", "urgent")
 # Replies that tell someone to get care now: they go out even to a muted number.
 SAFETY_ADVICE = frozenset({"reading.urgent", "reading.urgent_discreet", "nurse.urgent", "chw.urgent",
-                           "safety.urgent"})
+                           "safety.urgent", "chw.urgent_unsaved"})
 
 
 def local_time(moment: datetime, zone: str) -> str:
@@ -73,44 +73,15 @@ def read(text: str, ctx: Context, *, expect_patient_id: bool = False) -> ParseRe
     return parse_compact(text, expect_patient_id=expect_patient_id, words=ctx.reading_words)
 
 
+def is_talk(result: ParseResult) -> bool:
+    """A sentence with a number in it ("sugar 2 spoons in tea", "my bp is 190/125"), not
+    a reading: two or more words we could not read. Nothing from it is stored without
+    the sender confirming (the safety net still acts on a dangerous value)."""
+    return sum(1 for p in result.problems if p.reason == UNKNOWN and p.token.isalpha()) >= 2
+
+
 def carries_readings(text: str, ctx: Context, *, expect_patient_id: bool = False) -> bool:
     return looks_like_compact(text, expect_patient_id=expect_patient_id, words=ctx.reading_words)
-
-
-# A blood pressure written any way at all ("bp 190 125", "BP 190 over 125", "BP=190-125"),
-# looked for only to catch danger: the safety net errs towards calling someone.
-_ANY_BP = re.compile(r"(?<!\d)(\d{2,3}) ?(?:/|\\|-|,|\.|=|over|juu ya|sur|sobre| ) ?(\d{2,3})(?!\d)", re.IGNORECASE)
-
-
-def urgent_in(text: str, ctx: Context) -> list[str]:
-    """Every dangerous value in `text`, as it should be echoed ("BP 190/125"), however
-    it was written: a reading anywhere in the text, the right form the parser would
-    suggest (`tension 19/12` is BP 190/120), a glucose whose unit is unclear but which
-    is dangerous in either unit (20 to 35), or a blood pressure written loosely next to
-    a BP word. Empty when nothing is urgent."""
-    rules = ctx.rules
-    if rules is None:
-        return []
-    result = read(text, ctx)
-    candidates = list(result.readings)
-    found: list[str] = []
-    for problem in result.problems:
-        if problem.suggestion:
-            candidates += read(problem.suggestion, ctx).readings
-        elif problem.reason == AMBIGUOUS_UNIT and problem.kind == "glucose":
-            # 20-35 is over 16.7 mmol/L, or 1.1-1.9 mmol/L if it meant mg/dL: urgent both ways.
-            found.append(problem.token.upper())
-    words = {w for w, kind in ctx.reading_words.items() if kind == "bp"} | {"bp", "b.p", "b.p."}
-    if any(token.casefold().strip(".:=") in words for token in text.split()):
-        for high, low in _ANY_BP.findall(text):
-            reading = Reading("bp", {"systolic": int(high), "diastolic": int(low)})
-            if not out_of_range(reading):
-                candidates.append(reading)
-    for reading in candidates:
-        echo = format_reading(reading)
-        if rules.assess(reading).level in ALERT_LEVELS and echo not in found:
-            found.append(echo)
-    return found
 
 
 def submit(

@@ -13,7 +13,7 @@ from flows.compact import AMBIGUOUS_UNIT
 from flows.context import Context
 from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.patient_flows import YES_NO, registry
-from flows.readings import KINDS, MG_DL, MMOL_L, glucose_reading
+from flows.readings import KINDS, MG_DL, MMOL_L, format_reading, glucose_reading
 from flows.runner import Action
 
 READING_OPTIONS = tuple(
@@ -145,6 +145,9 @@ registry.flow(
 def compact_readings(session: Session, text: str, ctx: Context) -> Answer:
     """`BP 140/90` typed at any point by a patient whose profile is known."""
     result = care.read(text, ctx)
+    if care.is_talk(result) and result.readings:
+        echo = " ".join(format_reading(r) for r in result.readings)
+        return Answer(say=(msg("reading.did_you_mean", readings=echo),))
     replies, effects = care.submit(result.readings, ctx.person(session.patient_id), ctx, problems=result.problems)
     return Answer(say=tuple(replies), effects=tuple(effects))
 
@@ -304,6 +307,7 @@ def undo_after_pin(turn: Turn) -> Answer:
 
 
 registry.action(Action("undo", undo_after_pin, private=True))
+registry.never_muted |= {"nurse"}
 registry.private_when_shared |= {"reading", "nurse", "refill_pick", "send_again"}
 
 # Menu items this module makes real, and the words that reach them from anywhere.

@@ -7,6 +7,7 @@ a session idle too long starts over; otherwise the text answers the current step
 
 from __future__ import annotations
 
+import string
 from datetime import datetime, timedelta
 
 from flows import care, care_flows, staff_commands
@@ -14,6 +15,7 @@ from flows import effects as fx
 from flows.care_flows import PATIENT_KEYWORDS, compact_readings
 from flows.catalog import Catalog
 from flows.context import Context
+from flows.danger import urgent_in
 from flows.engine import Outcome, Session, msg
 from flows.normalise import normalise
 from flows.patient_flows import registry
@@ -25,17 +27,21 @@ KEYWORDS = ("stop", "start", "help", "menu", "back", "lang", "undo", *PATIENT_KE
 # The opt-out words the carrier (Twilio) acts on and confirms by itself. For any other stop
 # word, in any language, nobody else will confirm: we do, with the way back.
 CARRIER_STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
+# And the words that lift the carrier's block (YES too, which we also take as opting in).
+CARRIER_START_WORDS = frozenset({"start", "unstop", "yes"})
 
 
 def keyword_in(text: str, language: str, catalog: Catalog | None) -> str | None:
     """Which keyword a normalised text is, in the sender's language or English; a stop
     word in any shipped language (a Kiswahili speaker enrolled as English can still stop).
-    A full stop or ! after the word does not hide it ("STOP.")."""
+    Punctuation around the word does not hide it ("STOP.", "¡Parar!")."""
     if catalog is None:
         return None
-    word = text.casefold().rstrip(".!") or text.casefold()
-    if any(word in catalog.words(lang, "keywords.stop") for lang in catalog.languages):
-        return "stop"
+    word = bare_word(text)
+    for name in ("stop", "start"):
+        # Opting out or back in works in any shipped language, whatever the profile says.
+        if any(word in catalog.words(lang, f"keywords.{name}") for lang in catalog.languages):
+            return name
     for name in KEYWORDS:
         key = f"keywords.{name}"
         if word in catalog.words(language, key) or word in catalog.words("en", key):
@@ -53,7 +59,7 @@ def keyword_at(text: str, session: Session, ctx: Context) -> str | None:
     MENU only where no question takes it."""
     word = keyword(text, session, ctx)
     step = runner.current_step(session)
-    if word and text.isdigit() and step is not None and (step.give_up or runner.accepts(session, text, ctx)):
+    if word and bare_word(text).isdigit() and step is not None and (step.give_up or runner.accepts(session, text, ctx)):
         # At a safety question a stray "0" (meaning "none"?) is a miss that asks again,
         # never MENU dropping the question.
         return None
@@ -83,10 +89,18 @@ def ready_patient(session: Session, ctx: Context):
     return ready[0]
 
 
+# A safety question (any danger sign now?) stays open this long: someone who went to
+# see to a sick child and answers YES an hour later is still heard.
+SAFETY_QUESTION_HOURS = 24
+
+
 def expired(session: Session, ctx: Context) -> bool:
     if not session.flow or not session.updated_at:
         return False
     idle = ctx.now - datetime.fromisoformat(session.updated_at)
+    step = runner.current_step(session)
+    if step is not None and step.give_up is not None:
+        return idle > timedelta(hours=SAFETY_QUESTION_HOURS)
     return idle > timedelta(minutes=ctx.config.session_timeout_minutes)
 
 
@@ -100,9 +114,14 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     if len(ctx.people) > 1 and (word == "menu" or word in PATIENT_KEYWORDS):
         # A new task on a shared phone: the last person's PIN does not carry over to it.
         session.unlocked_until = None
+    asking, before = runner.current_step(session), session.copy()
     out = _respond(session, text, word, ctx)
+    if asking is not None and asking.give_up is not None and runner.current_step(out.session) is not asking:
+        _left_unanswered(before, out, ctx)
     if ctx.staff is None:
         _safety_net(text, out, ctx)
+    elif not staff_commands.looks_like_staff_command(text):
+        _staff_safety_net(text, out, ctx)
     if len(ctx.people) > 1 and out.session.flow is None:
         # On a shared phone a PIN opens one task, not the phone: once it is done, whoever
         # texts next says who they are before anything is stored or shown.
@@ -135,19 +154,19 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
         session.clear_flow()
         session.unlocked_until = None
         # The carrier confirms its own stop words; we confirm the others.
-        carrier = text.casefold().rstrip(".!") in CARRIER_STOP_WORDS
+        carrier = bare_word(text) in CARRIER_STOP_WORDS
         return Outcome(session, [] if carrier else [msg("optout.done")], [fx.OptOut(carrier=carrier)])
     if ctx.opted_out:
         said_yes = text.casefold() in ctx.words(session.language, "words.yes")
         if word == "start" or (said_yes and not waiting_for_yes(session)):
             session.clear_flow()
-            return Outcome(session, [msg("optin.done")], [fx.OptIn()])
+            return _opt_in(session, text)
         # An opted-out number gets nothing back until it opts in again.
         return Outcome(session, [], [])
     if word == "start" and not ctx.people and session.flow is None:
         word = None  # a new number's first "start" is a greeting: the welcome, not "again"
     elif word == "start":
-        return Outcome(session, [msg("optin.done")], [fx.OptIn()])
+        return _opt_in(session, text)
     if ctx.staff is not None:
         # Staff have commands, not the patient menu: HELP, MENU or LANG list them.
         return staff_commands.respond(session, text, ctx)
@@ -212,6 +231,19 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
 ANSWERS_A_READING = ("send_again", "reading")
 
 
+def _opt_in(session: Session, text: str) -> Outcome:
+    return Outcome(session, [msg("optin.done")], [fx.OptIn(carrier=bare_word(text) in CARRIER_START_WORDS)])
+
+
+def bare_word(text: str) -> str:
+    """The text as a keyword is compared: casefolded, without the punctuation around it
+    ("STOP.", "¡Parar!", "'stop'")."""
+    return text.casefold().strip(_AROUND) or text.casefold()
+
+
+_AROUND = string.punctuation + "\u00a1\u00bf "
+
+
 def _readings(session: Session, text: str, patient, ctx: Context) -> Outcome:
     """Readings typed at any point. They are stored only for a person told apart on
     purpose; otherwise every text of them is kept until the sender is known and set up."""
@@ -269,12 +301,43 @@ def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
                    [notify, fx.Audit("request.patient_reply", f"{kind}:{ref}")])
 
 
+def _left_unanswered(session: Session, out: Outcome, ctx: Context) -> None:
+    """The danger-sign question left without an answer (MENU, REFILL, STOP...): the
+    clinician hears of it, since nobody knows whether there was a danger sign."""
+    answered = any(isinstance(e, fx.RaiseAlert) for e in out.effects) or any(
+        isinstance(e, fx.OpenConsult) for e in out.effects) or runner.current_step(out.session) is not None and (
+        out.session.flow == session.flow)
+    detour = (out.session.aside or {}).get("flow") == session.flow  # LANG: it comes back to it
+    person = ctx.person(session.patient_id)
+    if answered or detour or person is None:
+        return
+    out.effects.append(fx.NotifyStaff("clinician", msg(
+        "triage.left", name=person.display_name, patient_id=person.short_id,
+        problem=msg(f"problem.{session.data.get('problem', 'other')}"), days=session.data.get("days", "?"),
+    ), purpose="alert"))
+
+
+def _staff_safety_net(text: str, out: Outcome, ctx: Context) -> None:
+    """A CHW's relay refused for any reason (an ID mistyped or not on their panel, a
+    form we cannot read) still alerts the clinician if it holds a dangerous value."""
+    urgent = urgent_in(text, ctx)
+    if not urgent or any(isinstance(e, fx.RaiseAlert) and e.urgent for e in out.effects):
+        return
+    typed = care.read(text, ctx, expect_patient_id=True).patient_id
+    patient = ctx.directory.patient_by_short_id(typed) if typed and ctx.directory.short_id_valid(typed) else None
+    out.effects.append(fx.RaiseAlert(
+        patient_id=patient.id if patient else None, reason="urgent.relay_refused", summary=" ".join(urgent),
+        candidates=() if patient else (typed or "?",), relayed=True,
+    ))
+    out.replies.insert(0, msg("chw.urgent_unsaved", danger=urgent[0]))
+
+
 def _safety_net(text: str, out: Outcome, ctx: Context) -> None:
     """An urgent value is never lost, whatever state the sender is in (opted out, not
     yet set up, declined, locked out, half-way through another question, unknown, or
     not yet told apart on a shared phone): the clinician is alerted with the reading,
     and the sender gets the safety advice wherever we may still text them."""
-    urgent = care.urgent_in(text, ctx)
+    urgent = urgent_in(text, ctx)
     if not urgent or any(isinstance(e, fx.RaiseAlert) and e.urgent for e in out.effects):
         return
     pending = out.session.pending

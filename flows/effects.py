@@ -69,7 +69,10 @@ class OptOut:
 
 @dataclass(frozen=True)
 class OptIn:
-    """Messages may go to the sender's number again (START, UNSTOP)."""
+    """Messages may go to the sender's number again (START, UNSTOP). `carrier`: a word
+    the carrier acts on too, so its own block is lifted (ANZA or DEMARRER lift only ours)."""
+
+    carrier: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class RaiseAlert:
     urgent: bool = True
     candidates: tuple[str, ...] = ()
     reachable: bool = True
+    relayed: bool = False  # sent by staff (a CHW) about a patient, not by the patient
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class Registry:
         # Is the sender's profile locked after wrong PINs? Then say so before asking.
         self.locked: Callable[[Session, Context], bool] = lambda session, ctx: False
         self.private_when_shared: set[str] = set()
+        # Flows answered in full even while the loop guard mutes the number (triage).
+        self.never_muted: set[str] = set()
 
     def flow(self, flow: Flow) -> Flow:
         self.flows[flow.name] = flow

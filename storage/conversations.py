@@ -27,12 +27,15 @@ class Contact:
     muted_until: str | None = None
     repeat_since: str | None = None
     carrier_blocked: bool = False
+    reply_digests: str | None = None
+    last_urgent_at: str | None = None
 
 
 _CONTACT_COLUMNS = [
     "phone_index", "opted_out", "opted_out_at", "window_start", "window_count", "last_digest", "repeats",
-    "muted_until", "repeat_since", "carrier_blocked",
+    "muted_until", "repeat_since", "carrier_blocked", "reply_digests", "last_urgent_at",
 ]
+_OPT_OUT_COLUMNS = frozenset({"opted_out", "opted_out_at", "carrier_blocked"})
 
 
 class SessionRepository:
@@ -76,8 +79,9 @@ class ContactRepository:
         return contact
 
     def save(self, contact: Contact) -> None:
-        values = {name: getattr(contact, name) for name in _CONTACT_COLUMNS}
-        values["opted_out"], values["carrier_blocked"] = int(contact.opted_out), int(contact.carrier_blocked)
+        """The loop guard's counters and reply digests. Opt-out is not among them: it is
+        set only by set_opt_out, so a step's STOP is never overwritten by stale state."""
+        values = {name: getattr(contact, name) for name in _CONTACT_COLUMNS if name not in _OPT_OUT_COLUMNS}
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
         updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "phone_index")
@@ -90,11 +94,14 @@ class ContactRepository:
         row = self.store.one("SELECT opted_out FROM contacts WHERE phone_index = ?", (phone_index,))
         return bool(row and row[0])
 
-    def set_opt_out(self, phone_index: bytes, opted_out: bool, *, carrier_blocked: bool = False) -> None:
+    def set_opt_out(self, phone_index: bytes, opted_out: bool, *, carrier_blocked: bool | None = None) -> None:
+        """`carrier_blocked`: True or False when the carrier's own block is known to
+        change with this word, None to leave it as it is."""
         self.store.execute(
             "INSERT INTO contacts (phone_index, opted_out, opted_out_at, carrier_blocked) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(phone_index) DO UPDATE SET opted_out = excluded.opted_out, "
-            "opted_out_at = excluded.opted_out_at, carrier_blocked = excluded.carrier_blocked",
-            (phone_index, int(opted_out), self.store.now_iso() if opted_out else None,
-             int(opted_out and carrier_blocked)),
+            "opted_out_at = excluded.opted_out_at, "
+            "carrier_blocked = coalesce(?, contacts.carrier_blocked)",
+            (phone_index, int(opted_out), self.store.now_iso() if opted_out else None, int(bool(carrier_blocked)),
+             None if carrier_blocked is None else int(carrier_blocked)),
         )

@@ -266,6 +266,11 @@ def safety_net(db: Database) -> None:
     # Opted out with a word the carrier acts on (it then blocks our texts), or with one it
     # does not (we may still send safety advice to someone who texts a dangerous value).
     db.execute("ALTER TABLE contacts ADD COLUMN carrier_blocked INTEGER NOT NULL DEFAULT 0")
+    # Digests of our last replies to this number (a robot echoing them back is not a
+    # person), and when an urgent value last alerted for it (a stuck phone resending one
+    # dangerous reading alerts once, not thirty times).
+    db.execute("ALTER TABLE contacts ADD COLUMN reply_digests TEXT")
+    db.execute("ALTER TABLE contacts ADD COLUMN last_urgent_at TEXT")
 
 
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.

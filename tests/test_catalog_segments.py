@@ -53,7 +53,8 @@ def nested(language: str) -> dict[str, object]:
     return {
         "level": level,
         "readings": [item, item],  # flows.care.READINGS_PER_REPLY
-        "who": longest(language, Message("alert.who_new", {}), Message("alert.who_shared", {})),
+        "who": longest(language, Message("alert.who_new", {}), Message("alert.who_shared", {}),
+                       Message("alert.who_relay", {"patient_id": PLACEHOLDERS["patient_id"]})),
         "action": longest(language, Message("alert.advice_given", {}), Message("alert.no_sms", {})),
         "hint": hint,
         "problem": longest(language, *(Message(f"problem.{p}", {}) for p in problems)),

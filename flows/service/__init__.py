@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from flows import effects as fx
 from flows import loop_guard
-from flows.care import SAFETY_ADVICE, urgent_in
+from flows.care import SAFETY_ADVICE
 from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
 from flows.compact import looks_like_compact
 from flows.context import Context, FlowConfig, StaffView
 from flows.conversation import keyword_in, respond, runner
+from flows.danger import urgent_in
 from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
@@ -76,6 +79,9 @@ class ConversationService:
         params = {"clinic": self.config.clinic_name, "emergency": self.config.emergency_number, **message.params}
         return self.catalog.render(language, Message(message.key, params), channel)
 
+    def digest(self, store: Store, text: str) -> str:
+        return store.cipher.blind_index("body", normalise(text).casefold()).hex()[:32]
+
     def handle(self, store: Store, inbound: Inbound) -> Handled:
         now = store.now()
         phone_index = store.phone_index(inbound.sender)
@@ -88,7 +94,7 @@ class ConversationService:
 
             staff = store.staff.brief_by_phone_index(phone_index)
             contact = store.contacts.get(phone_index)
-            digest = store.cipher.blind_index("body", text.casefold()).hex()[:32]
+            digest = self.digest(store, text)
             traffic = loop_guard.Traffic(
                 contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until,
                 contact.repeat_since,
@@ -100,19 +106,23 @@ class ConversationService:
                 verdict = loop_guard.OK  # STOP always works, even from a muted number
             for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until", "repeat_since"):
                 setattr(contact, name, getattr(traffic, name))
-            store.contacts.save(contact)
+            # A text that is one of our own replies sent straight back is a robot echoing
+            # us, even when it carries a dangerous value (it is our own advice).
+            echo = digest in (contact.reply_digests or "").split(",")
             people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
             muted = verdict != loop_guard.OK
             replies: list[str] = []
-            if not muted or self._must_read(text, session, inbound.sender, now):
+            if not echo and (not muted or self._must_read(text, session, inbound.sender, now)):
                 # A muted number's readings are still stored and judged (a burst of texts
                 # queued on a phone with bad coverage is a person's, not a robot's); only
                 # the replies are held back, except advice to get care now.
                 replies = self._step(store, inbound, session, people, staff, contact, phone_index, now,
-                                     pins, safety_only=muted)
+                                     pins, muted=muted)
             if verdict == loop_guard.WARN:
                 replies.append(
                     self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
+            contact.reply_digests = ",".join(self.digest(store, r) for r in replies) or contact.reply_digests
+            store.contacts.save(contact)
             store.inbound.add(
                 message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
                 body=inbound.body, replies=replies,
@@ -126,13 +136,13 @@ class ConversationService:
                 text, expect_patient_id=True, words=self.reading_words):
             return True
         step = runner.current_step(session)
-        if step is not None and step.give_up is not None:
+        if session.flow in runner.registry.never_muted or (step is not None and step.give_up is not None):
             return True
         probe = Context(now=now, sender=sender, directory=None, rules=self.rules, reading_words=self.reading_words)
         return bool(urgent_in(text, probe))
 
     def _step(self, store, inbound, session, people, staff, contact, phone_index, now, pins, *,
-              safety_only: bool = False) -> list[str]:
+              muted: bool = False) -> list[str]:
         stored = session.to_dict()
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
@@ -147,7 +157,7 @@ class ConversationService:
             people=people,
             staff=StaffView(staff[0], staff[1], short_name(staff[2])) if staff else None,
             opted_out=contact.opted_out,
-            carrier_blocked=contact.opted_out and contact.carrier_blocked,
+            carrier_blocked=contact.carrier_blocked,
             channel=inbound.channel,
             config=self.config,
             catalog=self.catalog,
@@ -155,9 +165,21 @@ class ConversationService:
             reading_words=self.reading_words,
             media=inbound.media,
         )
+        in_triage = session.flow in runner.registry.never_muted
         outcome = respond(session, inbound.body, ctx)
-        if safety_only:
+        urgent = any(isinstance(e, fx.RaiseAlert) and e.urgent for e in outcome.effects)
+        if muted and urgent and contact.last_urgent_at and now - datetime.fromisoformat(
+                contact.last_urgent_at) < timedelta(minutes=self.policy.mute_minutes):
+            # The same phone flooding us with danger: the readings are kept, the first
+            # alert and advice stand, and the clinician is not buried under thirty more.
+            outcome.effects = [e for e in outcome.effects if not isinstance(e, fx.RaiseAlert)]
+            outcome.replies = []
+        elif muted and not in_triage:
+            # Held back while muted, except advice to get care now; a triage under way is
+            # answered in full, so its danger-sign question can still be asked.
             outcome.replies = [m for m in outcome.replies if m.key in SAFETY_ADVICE]
+        if urgent:
+            contact.last_urgent_at = iso(now)
         actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
         applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now, pins)
         for effect in outcome.effects:

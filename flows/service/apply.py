@@ -115,11 +115,11 @@ class EffectApplier:
         self.record("discreet.on" if effect.discreet else "discreet.off", f"patient:{short}")
 
     def _OptOut(self, effect: fx.OptOut) -> None:
-        self.store.contacts.set_opt_out(self.phone_index, True, carrier_blocked=effect.carrier)
+        self.store.contacts.set_opt_out(self.phone_index, True, carrier_blocked=True if effect.carrier else None)
         self.record("contact.opt_out", "contact")
 
     def _OptIn(self, effect: fx.OptIn) -> None:
-        self.store.contacts.set_opt_out(self.phone_index, False)
+        self.store.contacts.set_opt_out(self.phone_index, False, carrier_blocked=False if effect.carrier else None)
         self.record("contact.opt_in", "contact")
 
     def _Audit(self, effect: fx.Audit) -> None:
@@ -157,8 +157,10 @@ class EffectApplier:
         params = {"ref": ref, "summary": effect.summary, "time": local_time(self.now, zone), "phone": self.sender,
                   "count": rules.trend_count, "days": f"{rules.trend_days:g}"}
         if patient is None:
-            who = msg("alert.who_shared") if effect.candidates else msg(
-                "alert.who_new")
+            if effect.relayed:
+                who = msg("alert.who_relay", patient_id=effect.candidates[0] if effect.candidates else "?")
+            else:
+                who = msg("alert.who_shared") if effect.candidates else msg("alert.who_new")
             advice = msg("alert.advice_given" if effect.reachable else "alert.no_sms")
             message = msg("alert.clinician_unknown", who=who, action=advice, **params)
         else:
