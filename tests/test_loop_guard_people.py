@@ -77,3 +77,27 @@ def test_a_muted_number_still_answers_the_danger_sign_question(twilio, clock, st
     replies = twilio.sms(AMINA, "YES").messages
     assert replies and "urgent" in replies[0].lower(), replies
     assert any(m.phone == CLINICIAN and "danger sign" in m.body for m in store.outbox.list())
+
+
+def test_a_stuck_phone_resending_a_dangerous_reading_alerts_once(twilio, clock, store):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+    patient_id = _amina(store)
+    advice = 0
+    for _ in range(30):
+        advice += sum("DANGER" in r for r in twilio.sms(AMINA, "BP 190/125").messages)
+        clock.now += timedelta(seconds=1)
+    alerts = [m for m in store.outbox.list() if m.phone == CLINICIAN and m.body.startswith("URGENT")]
+    assert len(store.readings.for_patient(patient_id)) == 30, "every reading is kept"
+    assert len(alerts) <= 6 and advice <= 6, (len(alerts), advice)
+
+
+def test_a_robot_echoing_our_advice_gets_nothing_more(twilio, clock, store):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+    _amina(store)
+    echo = twilio.sms(AMINA, "BP 190/125").messages[0]
+    replies = []
+    for _ in range(25):
+        clock.now += timedelta(seconds=2)
+        replies += twilio.sms(AMINA, echo).messages
+    assert not any("DANGER" in r for r in replies), replies
+    assert len([m for m in store.outbox.list() if m.phone == CLINICIAN]) == 1

@@ -164,7 +164,10 @@ class EffectApplier:
             advice = msg("alert.advice_given" if effect.reachable else "alert.no_sms")
             message = msg("alert.clinician_unknown", who=who, action=advice, **params)
         else:
-            key = "alert.clinician" if effect.reachable else "alert.clinician_no_sms"
+            # The sender's own text, from a phone the carrier blocks us from: no advice
+            # reached them, whatever the step said, so the clinician must call.
+            blocked = not self.actor.startswith("staff:") and self.store.contacts.get(self.phone_index).carrier_blocked
+            key = "alert.clinician" if effect.reachable and not blocked else "alert.clinician_no_sms"
             message = msg(key if effect.urgent else "alert.trend_clinician", name=short_name(patient.name),
                           patient_id=patient.short_id, **params)
         self._notify_staff("clinician", message, "alert")
