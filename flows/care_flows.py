@@ -197,6 +197,7 @@ registry.flow(
         steps={
             "which": Step(prompt="refill.which", choose=medicine_options, then=medicine_chosen, hint="refill.which"),
             "confirm": Step(prompt="refill.confirm", options=YES_NO, then=refill_confirmed, hint="refill.confirm",
+                            numbered=False,
                             params=lambda ctx, session: {"medicine": session.data.get("medicine", "")}),
         },
     )
@@ -271,7 +272,7 @@ registry.flow(
                             hint="nurse.problem"),
             "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger"),
             "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
-                           give_up=danger_unclear),
+                           give_up=danger_unclear, numbered=False),
             "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,
                              params=_describe_prompt, free_text=True),
         },

@@ -89,6 +89,12 @@ class Step:
     give_up: Handler | None = None
     # The answer is the sender's own words: words like NURSE are part of it, not commands.
     free_text: bool = False
+    # Options are answered by number ("1") only where the prompt shows numbers; a YES/NO
+    # question takes words, so a stray "1" never consents for anyone.
+    numbered: bool = True
+    # Remember the options as shown, so an answer picks what the person saw even if the
+    # list changed meanwhile (someone enrolled on the phone between question and answer).
+    keep_choices: bool = False
 
     def options_for(self, ctx: Context, session: Session) -> Sequence[Option]:
         return self.choose(ctx, session) if self.choose else self.options
@@ -185,10 +191,14 @@ class Turn:
     text: str
 
 
-def match_option(text: str, options: Sequence[Option], words: Callable[[str], set[str]]) -> Option | None:
+def match_option(
+    text: str, options: Sequence[Option], words: Callable[[str], set[str]], numbered: bool = True
+) -> Option | None:
     """An option by its number ("2", "2.", "#2") or by one of its words ("refill")."""
     answer = text.strip().strip(".)#").strip().casefold()
     if answer.isdigit():
+        if not numbered:
+            return None
         if len(answer) > 3:
             return None  # no list is that long (and int() refuses thousands of digits)
         index = int(answer) - 1

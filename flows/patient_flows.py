@@ -37,6 +37,7 @@ WELCOME_LANGUAGES = tuple(Option(o.value, o.value.upper(), o.words) for o in LAN
 LANGUAGES = frozenset(o.value for o in LANGUAGE_OPTIONS)
 # The most people one phone can hold: the picker lists them all and "Someone new" in one SMS.
 MAX_PROFILES = 4
+GONE = "gone"  # a person shown in the picker who is no longer on the phone
 
 
 def short_name(name: str) -> str:
@@ -178,7 +179,7 @@ registry.flow(
         start="consent",
         steps={
             "consent": Step(prompt="join.welcome", options=YES_NO + WELCOME_LANGUAGES, then=join_consent,
-                            hint="join.yes_no"),
+                            hint="join.yes_no", numbered=False),
             "name": Step(prompt="join.name", parse=parse_new_name, save="name", next="birth_year"),
             "birth_year": Step(
                 prompt="join.birth_year",
@@ -249,7 +250,8 @@ registry.flow(
         start="consent",
         steps={
             "consent": Step(
-                prompt="consent.ask", options=YES_NO, then=consent_answer, hint="consent.yes_no", params=_person_name
+                prompt="consent.ask", options=YES_NO, then=consent_answer, hint="consent.yes_no", params=_person_name,
+                numbered=False,
             ),
             **PIN_STEPS,
         },
@@ -282,12 +284,19 @@ def profile_options(ctx: Context, session: Session) -> list[Option]:
     options = [Option(str(p.id), p.display_name if shown.count(p.display_name) == 1
                       else f"{p.display_name} {p.short_id}") for p in people]
     options.append(Option("new", msg("choose.new")))
+    remembered = session.data.get("shown")
+    if remembered:
+        # The list as it was shown: a number means what it meant when it was read.
+        by_value = {o.value: o for o in options}
+        options = [by_value.get(value, Option(GONE, "?")) for value in remembered]
     return options
 
 
 def profile_chosen(value: str, turn: Turn) -> Answer:
     session = turn.session
     session.unlocked_until = None
+    if value == GONE:
+        return Answer(goto=None)  # that person left this phone meanwhile: ask again
     if value == "new":
         if len(turn.ctx.people) >= MAX_PROFILES:
             # One more would not fit the picker: it would be enrolled but unreachable.
@@ -342,7 +351,8 @@ registry.flow(
     Flow(
         name="choose",
         start="who",
-        steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint")},
+        steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint",
+                           keep_choices=True)},
     )
 )
 

@@ -58,8 +58,13 @@ class Registry:
 def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None) -> Message:
     params: dict[str, Any] = dict(step.params(ctx, session)) if step.params else {}
     if step.choose and "choices" not in params:
+        if step.keep_choices:
+            session.data["shown"] = None  # show the list as it is now, and remember it
+        options = step.options_for(ctx, session)
+        if step.keep_choices:
+            session.data["shown"] = [option.value for option in options]
         choices: list[Any] = []
-        for number, option in enumerate(step.options_for(ctx, session), 1):
+        for number, option in enumerate(options, 1):
             choices += [str(number), option.label]
         params["choices"] = choices
     return Message(key or step.prompt, params)
@@ -131,7 +136,7 @@ class Runner:
         """The step's value for `text`; raises Invalid when the text does not answer it."""
         options = step.options_for(ctx, session)
         if options:
-            option = match_option(text, options, lambda key: ctx.words(session.language, key))
+            option = match_option(text, options, lambda key: ctx.words(session.language, key), step.numbered)
             if option is None:
                 raise Invalid(step.hint or step.prompt)
             return option.value
