@@ -156,6 +156,26 @@ def submit(
     return _replies(patient, staff, items) + extra, effects
 
 
+def submit_kept(kept: Sequence[dict], patient: PatientView, ctx: Context) -> tuple[list[Message], list]:
+    """Readings kept until the sender was set up, every text of them, saved in the
+    order they were sent."""
+    replies: list[Message] = []
+    effects: list = []
+    seen: list[Reading] = []
+    for entry in kept:
+        result = read(entry.get("text", ""), ctx)
+        # The same reading texted twice while waiting is one reading (as it would have
+        # been had it been saved at once); a dangerous one is a new measurement each time.
+        readings = [r for r in result.readings if r not in seen or ctx.rules.assess(r).level in ALERT_LEVELS]
+        seen += readings
+        if not readings and not result.problems:
+            continue
+        said, done = submit(readings, patient, ctx, problems=result.problems, alerted=bool(entry.get("alerted")))
+        replies += said
+        effects += done
+    return replies, effects
+
+
 def _replies(patient: PatientView, staff: StaffView | None, items: list[tuple[str, Reading, Message]]) -> list[Message]:
     """The sender's replies: the danger first (with what to do), then what was saved.
     Every reply names the patient, so on a shared phone a reading stored for the wrong

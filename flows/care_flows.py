@@ -95,27 +95,12 @@ registry.action(Action("end", lambda turn: Answer()))
 
 
 def pending_readings(turn: Turn) -> Answer:
-    """Readings kept until the sender finished setting up, every text of them, saved now
-    in the order they were sent. On a shared phone nothing was kept: the person who just
-    gave their PIN is asked to send their reading again."""
+    """Readings kept until the sender finished setting up, saved now. On a shared phone
+    nothing was kept: the person who just gave their PIN is asked to send theirs again."""
     pending, turn.session.pending = turn.session.pending, []
-    replies: list = []
-    effects: list = []
     if any(kept.get("resend") for kept in pending):
         return Answer(goto="@send_again")
-    seen: list = []
-    for kept in pending:
-        result = care.read(kept.get("text", ""), turn.ctx)
-        # The same reading texted twice while waiting is one reading (as it would have
-        # been had it been saved at once); a dangerous one is a new measurement each time.
-        readings = [r for r in result.readings if r not in seen or turn.ctx.rules.assess(r).level == "urgent"]
-        seen += readings
-        if not readings and not result.problems:
-            continue
-        said, done = care.submit(readings, person(turn), turn.ctx, problems=result.problems,
-                                 alerted=bool(kept.get("alerted")))
-        replies += said
-        effects += done
+    replies, effects = care.submit_kept(pending, person(turn), turn.ctx)
     return Answer(say=tuple(replies), effects=tuple(effects))
 
 

@@ -9,10 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flows import care
 from flows import effects as fx
-from flows.context import Context
+from flows.context import Context, PatientView
 from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
+from flows.phones import default_time_zone
 from flows.runner import RESUME, Action, Registry, answered
 from flows.segments import GSM_7, encoding, fold_to_gsm
 
@@ -127,41 +129,37 @@ def join_consent(choice: str, turn: Turn) -> Answer:
 
 
 def join_confirm_pin(pin: str, turn: Turn) -> Answer:
-    if _pin_digest(pin, turn.ctx.sender) != turn.data.get("pin_digest"):
+    ctx = turn.ctx
+    if _pin_digest(pin, ctx.sender) != turn.data.get("pin_digest"):
         return mismatch(turn)
-    if turn.ctx.directory.people_on_phone(turn.ctx.sender) >= MAX_PROFILES:
+    if ctx.directory.people_on_phone(ctx.sender) >= MAX_PROFILES:
         # Someone else was enrolled on this phone while this person was joining.
         return Answer(say=(msg("choose.full", count=MAX_PROFILES),), goto="@goodbye")
-    patient_id, short_id = turn.ctx.directory.new_patient_ids()
+    patient_id, short_id = ctx.directory.new_patient_ids()
+    name, language = turn.data["name"], turn.session.language
     register = fx.RegisterPatient(
         patient_id=patient_id,
         short_id=short_id,
-        name=turn.data["name"],
+        name=name,
         birth_year=turn.data["birth_year"],
         pin=pin,
-        language=turn.session.language,
-        consent_version=turn.ctx.config.consent_version,
-        consent_at=turn.data.get("consent_at") or turn.ctx.now.isoformat(timespec="seconds"),
+        language=language,
+        consent_version=ctx.config.consent_version,
+        consent_at=turn.data.get("consent_at") or ctx.now.isoformat(timespec="seconds"),
     )
-    # Registered as soon as the PIN is confirmed; the language step only refines it.
-    turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
+    # Registered, and told their ID, the moment the PIN is confirmed (the language was
+    # offered in the welcome; LANG changes it any time). Readings texted while joining
+    # are saved now, under the new record.
+    joined = PatientView(patient_id, short_id, short_name(name), language, has_pin=True, consented=True,
+                         time_zone=default_time_zone(ctx.sender, ctx.config.time_zone))
+    replies, effects = care.submit_kept(turn.session.pending, joined, ctx)
+    turn.session.unlock(ctx.now, ctx.config.unlock_minutes)
     return Answer(
-        goto="language",
-        effects=(register,),
-        data={"patient_id": patient_id, "short_id": short_id, "pin_digest": None},
+        say=(msg("join.done", name=short_name(name), patient_id=short_id), *replies),
+        effects=(register, *effects),
+        goto=DONE,
         # Registered: BACK must not lead into the questions again (a second patient).
-        session={"patient_id": patient_id, "trail": []},
-    )
-
-
-def join_finish(turn: Turn) -> Answer:
-    language = turn.data["language"]
-    return Answer(
-        say=(msg("join.done", name=short_name(turn.data["name"]), patient_id=turn.data["short_id"]),),
-        effects=(fx.SetLanguage(turn.data["patient_id"], language),),
-        session={"language": language},
-        # Readings texted before joining are saved now, under the new record.
-        goto="@pending_readings" if turn.session.pending else None,
+        session={"patient_id": patient_id, "trail": [], "pending": []},
     )
 
 
@@ -190,9 +188,7 @@ registry.flow(
             ),
             "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin),
             "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False),
-            "language": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, save="language", hint="language.hint"),
         },
-        finish=join_finish,
     )
 )
 

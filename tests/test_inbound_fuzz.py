@@ -153,7 +153,7 @@ PATIENT_COLUMNS = (
     "pin_hash", "pin_failures", "locked_until", "consent_at", "consent_version", "consent_declined_at", "language",
 )
 
-REGISTRATION = ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "1"]
+REGISTRATION = ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831"]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,6 @@ STEPS = {
     "join-birth-year": Step(NEW_NUMBER, REGISTRATION[:3], ("join", "birth_year")),
     "join-pin": Step(NEW_NUMBER, REGISTRATION[:4], ("join", "pin")),
     "join-pin-again": Step(NEW_NUMBER, REGISTRATION[:5], ("join", "pin_again")),
-    "join-language": Step(NEW_NUMBER, REGISTRATION[:6], ("join", "language")),
     "menu": Step(NEW_NUMBER, [*REGISTRATION, "MENU"], ("menu", "main")),
     "pin-unlock": Step(
         PATIENT_NUMBER, ["4"], ("unlock", "pin"), setup=_patient("4376", "Amina Zawadi", PATIENT_NUMBER, "pin=1111",

@@ -73,7 +73,8 @@ def register(conversation: Conversation, answers: list[str], language: str, shor
 )
 def test_registration_stores_consent_pin_hash_language_and_time_zone(twilio, store, clock, installation, phone, zone):
     chat = Conversation(twilio, clock, phone)
-    short_id = register(chat, ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "2"], "sw", "Wanjiku N.")
+    # Kiswahili is chosen at the welcome (SW), and the consent given in it (NDIO).
+    short_id = register(chat, ["hi", "SW", "NDIO", "Wanjiku Njeri", "1990", "5831", "5831"], "sw", "Wanjiku N.")
 
     assert len(chat.exchanges) <= 7, [text for _, text, _ in chat.exchanges]
     for text in chat.replies:
@@ -84,9 +85,9 @@ def test_registration_stores_consent_pin_hash_language_and_time_zone(twilio, sto
     assert (patient.name, patient.birth_year, patient.language, patient.time_zone) == (
         "Wanjiku Njeri", 1990, "sw", zone
     )
-    # Consent: given with YES (the 2nd text), stored by the time the PIN was confirmed
-    # (the 6th), on the clock the app was given, with the version of the text agreed to.
-    said_yes_at, pin_confirmed_at = chat.exchanges[1][0], chat.exchanges[5][0]
+    # Consent: given with NDIO (the 3rd text), stored by the time the PIN was confirmed
+    # (the 7th), on the clock the app was given, with the version of the text agreed to.
+    said_yes_at, pin_confirmed_at = chat.exchanges[2][0], chat.exchanges[6][0]
     assert patient.consent_at is not None
     assert said_yes_at <= patient.consent_at <= pin_confirmed_at
     assert patient.consent_version == "consent-v1"

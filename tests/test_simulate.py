@@ -24,7 +24,7 @@ from flows.segments import encoding, segments
 
 CATALOG = default_catalog()
 PHONE = "+254712345678"
-SCRIPT = ["hi", "YES", "Amina Zawadi", "1984", "5831", "5831", "2", "MENU"]
+SCRIPT = ["hi", "SW", "NDIO", "Amina Zawadi", "1984", "5831", "5831", "MENU"]
 REPLY_LINE = re.compile(r"< (?P<text>.*)  \[(?P<count>\d+) SMS, (?P<encoding>GSM-7|UCS-2)\]")
 
 
@@ -88,13 +88,13 @@ def test_piped_registration_prints_the_whole_conversation(installation):
     replies = [replies[0][0] for _, replies in exchanges]
     assert replies[:6] == [
         catalog_text("en", "join.welcome"),
-        catalog_text("en", "join.name"),
-        catalog_text("en", "join.birth_year", name="Amina Z."),
-        catalog_text("en", "pin.choose"),
-        catalog_text("en", "pin.confirm"),
-        catalog_text("en", "language.choose"),
+        catalog_text("sw", "join.welcome"),
+        catalog_text("sw", "join.name"),
+        catalog_text("sw", "join.birth_year", name="Amina Z."),
+        catalog_text("sw", "pin.choose"),
+        catalog_text("sw", "pin.confirm"),
     ]
-    # Choice 2 is Kiswahili: the welcome with the new ID comes in Kiswahili, and so does the menu.
+    # SW at the welcome chose Kiswahili: the welcome with the new ID comes in it, and so does the menu.
     done = re.escape(catalog_text("sw", "join.done", name="Amina Z.", patient_id="XIDX")).replace("XIDX", r"(\d{4,10})")
     match = re.fullmatch(done, replies[6])
     assert match, f"not the Kiswahili join.done: {replies[6]!r}"
