@@ -142,8 +142,9 @@ def _close_stale_tasks(session: Session, ctx: Context) -> None:
     picking = session.flow == "choose" and not session.misses
     if any(p.get("resend") for p in session.pending) and not picking and session.flow != "unlock":
         session.pending = [p for p in session.pending if not p.get("resend")]
-    if any("text" in p for p in session.pending) and session.flow != "join":
-        # Readings kept for someone joining who did not finish: never anyone else's.
+    if any("text" in p for p in session.pending) and session.flow not in ("join", "unlock"):
+        # Readings kept for someone joining, or for the PIN of the person just picked,
+        # who did not finish: never anyone else's.
         session.pending = [p for p in session.pending if "text" not in p]
 
 
@@ -264,6 +265,12 @@ def _readings(session: Session, text: str, patient, ctx: Context) -> Outcome:
         # until their registration is done, and the question stands.
         session.keep_pending(text)
         return Outcome(session, [prompt_of(step, session, ctx)])
+    picked = ctx.person(session.patient_id)
+    if shared and picked in ctx.people and picked.consented and picked.has_pin and session.flow == "menu":
+        # A name was just picked: the reading waits for that person's PIN, and is saved
+        # only if it comes (whoever cannot give it, cannot save it for them).
+        session.keep_pending(text)
+        return runner.enter("unlock>pending_readings", session, ctx)
     if patient is not None:
         # A shared phone, nobody told apart yet: the text itself is not kept, since the
         # phone may change hands before someone picks a name and a PIN. Whoever does is
