@@ -85,6 +85,13 @@ class ReadingRepository:
                  # clinic placed (who sent it stays in submitted_by and the audit log).
                  self.store.new_id(), self.store.cipher.blind_index("reading-moved", str(reading_id)), reading_id),
             )
+            # An alert raised by that text follows it when nothing of the text is left
+            # on the old record: the clinician acts for the right patient.
+            if not self.store.one("SELECT 1 FROM readings WHERE submission_id = ?", (reading.submission_id,)):
+                self.store.execute(
+                    "UPDATE alerts SET patient_id = ? WHERE submission_id = ? AND patient_id = ?",
+                    (to_patient_id, reading.submission_id, reading.patient_id),
+                )
         return self.get(reading_id)
 
     def dedupe_index(self, patient_id: int, kind: str, measured: dict[str, Any]) -> bytes:

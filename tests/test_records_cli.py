@@ -364,3 +364,24 @@ def test_a_phone_is_either_a_patients_or_staffs(run_cli, cli_error):
     cli_error(run_cli("patients", "add", "--name", "Rehema Ali", "--phone", "0700100103"), "staff number")
     assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712345678").exit_code == 0
     cli_error(run_cli("users", "add", "--role", "chw", "--name", "Other", "--phone", "0712345678"), "patient's phone")
+
+
+def test_an_urgent_readings_alert_moves_with_it(twilio, store, run_cli, cli_error):
+    from tests.helpers.conversation_script import ScriptRunner
+
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
+    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", "+254712345699", "pin=2222", "consent"])
+    twilio.sms("+254712345678", "BP 190/125")
+    [reading] = store.readings.for_patient(store.patients.by_short_id("4376").id)
+    assert run_cli("readings", "move", str(reading.id), "--to", "5970", "--reason", "wrong person").exit_code == 0
+    [alert] = store.alerts.list()
+    assert alert.patient_id == store.patients.by_short_id("5970").id
+    cli_error(run_cli("readings", "move", "9" * 30, "--to", "5970", "--reason", "x"), "no reading")
+
+
+def test_an_import_column_we_do_not_know_is_refused_not_ignored(run_cli, cli_error, tmp_path):
+    """'Phone Number' ignored would enrol everyone without a phone, unreachable."""
+    sheet = tmp_path / "patients.csv"
+    sheet.write_text("name,Phone Number\nAmina Zawadi,0712345678\n", encoding="utf-8")
+    cli_error(run_cli("patients", "import", str(sheet)), "unknown column 'Phone Number'", "nothing imported")
+    assert run_cli("patients", "list").stdout.startswith("No patients yet")

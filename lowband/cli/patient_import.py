@@ -33,6 +33,9 @@ class _DryRun(Exception):
     """Raised inside the import's transaction to roll it back after a full rehearsal."""
 
 
+COLUMNS = ("name", "phone", "birth_year", "sex", "language", "tz", "chw")
+
+
 @click.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check the file and say what would happen; change nothing.")
@@ -100,6 +103,12 @@ def _read(csv_file: Path, s: Settings, st: Store) -> list[Row]:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or "name" not in [f.strip().lower() for f in reader.fieldnames]:
             raise click.ClickException(f"{csv_file} needs a header row with at least a 'name' column")
+        unknown = [f for f in reader.fieldnames if f.strip().lower() not in COLUMNS]
+        if unknown:
+            # A column we would ignore ("Phone Number") is a phone we would lose.
+            raise click.ClickException(
+                f"{csv_file}: unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}; nothing imported"
+            )
         rows = []
         for raw in reader:
             line = reader.line_num

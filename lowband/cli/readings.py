@@ -108,6 +108,8 @@ def readings_move(reading_id: str, to_patient: str, reason: str) -> None:
         raise click.ClickException(f"give a reason of 1 to {REASON_MAX} characters")
     try:
         row_id = int(reading_id.strip())
+        if not 0 < row_id < 2**63:
+            raise ValueError
     except ValueError:
         raise click.ClickException(f"no reading {reading_id}; reading IDs are the numbers `lowband patients show` "
                                    "lists") from None
