@@ -140,11 +140,17 @@ def _fold(text: str) -> str:
 
 # "180#" is how many people write 180 pounds; anywhere else "#" separates ("BP#140/90").
 # (The 2 of SPO2 and O2 is part of the code, not a number.)
-_POUND_SIGN = re.compile(r"(?<![0-9.,])(?<!o)([0-9]{1,4}(?:[.,][0-9]{1,3})?)#(?=\s*$|\s+[^0-9])", re.IGNORECASE)
+_POUND_SIGN = re.compile(r"(?<![0-9.,/\\])(?<!o)([0-9]{1,4}(?:[.,][0-9]{1,3})?)#(?=\s*$|\s+[^0-9])",
+                         re.IGNORECASE)
+
+
+def pound_sign_as_unit(text: str) -> str:
+    """ "WT 180#" as "WT 180 lb": what the parser reads, for callers that account for it."""
+    return _POUND_SIGN.sub(r"\1 lb", text)
 
 
 def _tokens(text: str) -> list[str]:
-    text = _POUND_SIGN.sub(r"\1 lb", text)
+    text = pound_sign_as_unit(text)
     text = _SPACED_SLASH.sub(lambda m: m.group(1), text)
     tokens = [token for token in _SEPARATOR.split(text) if token]
     closed = [token for token in _SEPARATOR.split(text.rstrip(_CLOSING)) if token]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.compact import _POUND_SIGN, ParseResult, Problem, looks_like_compact, parse_compact
+from flows.compact import ParseResult, Problem, looks_like_compact, parse_compact, pound_sign_as_unit
 from flows.normalise import normalise
 from flows.readings import MG_DL, MMOL_L, Reading, format_reading, glucose_reading
 
@@ -358,7 +358,7 @@ def _typed_chars(text: str) -> Counter:
     # What the sender typed that must be accounted for: the closing punctuation of the
     # text (" BP 140/90." / "GLU 7.2!?") is ignored, unless it is all there is; a pound
     # sign after a number ("180#") is the unit lb.
-    text = _POUND_SIGN.sub(r"\1 lb", normalise(text))
+    text = pound_sign_as_unit(normalise(text))
     return _token_chars(text.rstrip(" .,!?")) or _token_chars(text)
 
 

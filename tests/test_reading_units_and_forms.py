@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.care_rules import load_rules
-from flows.compact import UNIT, ParseResult, Problem, looks_like_compact, parse_compact
+from flows.compact import UNIT, ParseResult, Problem, looks_like_compact, parse_compact, pound_sign_as_unit
 from flows.normalise import normalise
 from flows.readings import (
     FAHRENHEIT,
@@ -487,7 +487,7 @@ def _token_chars(text: str) -> Counter:
 
 
 def _typed_chars(text: str) -> Counter:
-    text = normalise(text)
+    text = pound_sign_as_unit(normalise(text))  # "180#" is 180 lb
     return _token_chars(text.rstrip(" .,!?")) or _token_chars(text)
 
 
