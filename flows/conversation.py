@@ -304,8 +304,8 @@ def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
     role = "clinician" if kind == "consult" else "pharmacist"
     notify = fx.NotifyStaff(role, msg("consult.patient_reply", ref=ref, patient_id=patient.short_id, words=words),
                             purpose=kind)
-    return Outcome(session, [msg("consult.reply_sent", ref=ref)],
-                   [notify, fx.Audit("request.patient_reply", f"{kind}:{ref}")])
+    kept = fx.ReplyToConsult(ref, words) if kind == "consult" else fx.Audit("request.patient_reply", f"{kind}:{ref}")
+    return Outcome(session, [msg("consult.reply_sent", ref=ref)], [notify, kept])
 
 
 def _left_unanswered(session: Session, out: Outcome, ctx: Context) -> None:

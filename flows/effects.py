@@ -169,6 +169,14 @@ class OpenConsult:
 
 
 @dataclass(frozen=True)
+class ReplyToConsult:
+    """A patient's words about their own consult, kept in its thread."""
+
+    ref: str
+    words: str
+
+
+@dataclass(frozen=True)
 class CloseConsult:
     ref: str
     staff_id: int

@@ -112,6 +112,16 @@ class ConsultRepository:
         row = self.store.one(f"SELECT {_CONSULT_COLUMNS} FROM consults WHERE ref = ?", (ref.upper(),))  # noqa: S608
         return self._consult(row) if row else None
 
+    def add_reply(self, ref: str, words: str) -> None:
+        """A patient's own reply, kept with the consult it answers (sealed, with its time)."""
+        consult = self.by_ref(ref)
+        summary = {**consult.summary, "replies": [*consult.summary.get("replies", []),
+                                                  {"at": self.store.now_iso(), "words": words}]}
+        self.store.execute(
+            "UPDATE consults SET summary = ?, updated_at = ? WHERE id = ?",
+            (self.store.seal("consults", "summary", consult.id, summary), self.store.now_iso(), consult.id),
+        )
+
     def close(self, consult_id: int) -> None:
         self.store.execute("UPDATE consults SET status = 'closed', updated_at = ? WHERE id = ?",
                            (self.store.now_iso(), consult_id))

@@ -224,3 +224,18 @@ def test_a_message_relayed_through_the_chw_is_the_only_one_queued(line, clinic, 
         clinic.consults.open_consult(ref=ref, patient_id=phoneless.id, summary={"problem": "cough", "days": 1})
     line.text(CLINICIAN, f"{ref} {ADVICE}")
     assert [(m.phone, m.purpose) for m in clinic.outbox.list()] == [(GRACE, "consult")]
+
+
+def test_a_patients_reply_to_a_consult_is_kept_in_its_thread(twilio, clock, store):
+    from tests.helpers.conversation_script import ScriptRunner
+
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
+    for body in ("NURSE", "1", "3", "no", "Hot body since Sunday"):
+        twilio.sms("+254712345678", body)
+    twilio.sms("+254700100101", "C1 Drink water and rest")
+    assert twilio.sms("+254712345678", "C1 thank you, better today").messages == [
+        "Thank you. Your message on C1 was passed on."]
+    consult = store.consults.by_ref("C1")
+    assert [r["words"] for r in consult.summary["replies"]] == ["thank you, better today"]
+    assert consult.summary["words"] == "Hot body since Sunday"

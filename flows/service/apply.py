@@ -210,6 +210,10 @@ class EffectApplier:
         self.store.consults.open_consult(ref=effect.ref, patient_id=effect.patient_id, summary=effect.summary)
         self.record("consult.opened", f"consult:{effect.ref}")
 
+    def _ReplyToConsult(self, effect: fx.ReplyToConsult) -> None:
+        self.store.consults.add_reply(effect.ref, effect.words)
+        self.record("consult.patient_reply", f"consult:{effect.ref}")
+
     def _CloseConsult(self, effect: fx.CloseConsult) -> None:
         consult = self.store.consults.by_ref(effect.ref)
         self.store.consults.close(consult.id)
