@@ -37,6 +37,18 @@ def default_time_zone(e164: str, fallback: str = FALLBACK_TIME_ZONE) -> str:
     return fallback
 
 
+def region_time_zone(region: str | None, fallback: str = FALLBACK_TIME_ZONE) -> str:
+    """The clinic's zone from its country (KE: Africa/Nairobi) when the country has one."""
+    if not region:
+        return fallback
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        return fallback
+    # Every zone the country spans (phonenumbers' own table); one zone or no guess.
+    zones = number_timezones._country_level_time_zones_for_number(example)
+    return zones[0] if len(zones) == 1 and zones[0] != number_timezones.UNKNOWN_TIMEZONE else fallback
+
+
 def is_short_code_or_alphanumeric(sender: str) -> bool:
     """Senders we must never auto-reply to: short codes and alphanumeric sender ids.
     Replying to them wastes money and can start a reply loop with another robot."""

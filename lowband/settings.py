@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from flows.phones import region_time_zone
+
 
 class SettingsError(Exception):
     """A missing or bad setting; the message names the variable and what to set."""
@@ -154,6 +156,9 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
                 f"{label('time_zone')}={values['time_zone']!r} is not a time zone like Africa/Nairobi"
             ) from None
         out["time_zone"] = str(values["time_zone"])
+    if "time_zone" not in out and out.get("region"):
+        # The clinic's own zone: alert times a clinician reads, and patients without a phone.
+        out["time_zone"] = region_time_zone(out["region"])
     if "transport" in values:
         transport = str(values["transport"]).lower()
         if transport not in TRANSPORTS:

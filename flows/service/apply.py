@@ -144,8 +144,8 @@ class EffectApplier:
         store = self.store
         ref = store.next_ref("alert", "A")
         patient = store.patients.get(effect.patient_id) if effect.patient_id is not None else None
-        # Unknown sender: their number's zone (as a new patient would get), not UTC.
-        zone = patient.time_zone if patient else default_time_zone(self.sender, self.config.time_zone)
+        # The clinic's clock: a clinician compares alerts about patients in other zones.
+        zone = self.config.time_zone
         reason = f"{effect.reason} {effect.summary}"
         if patient is None:
             # Who may have sent it is part of the sealed reason: the clinic needs it to call.
