@@ -157,6 +157,10 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
         # The carrier confirms its own stop words; we confirm the others.
         carrier = bare_word(text) in CARRIER_STOP_WORDS
         return Outcome(session, [] if carrier else [msg("optout.done")], [fx.OptOut(carrier=carrier)])
+    if ctx.opted_out and ctx.staff is not None and word != "start":
+        # A staff member who opted out is off the rota, but their commands still work:
+        # an answer to an alert or a refill must never be dropped.
+        return staff_commands.respond(session, text, ctx)
     if ctx.opted_out:
         said_yes = text.casefold() in ctx.words(session.language, "words.yes")
         if word == "start" or (said_yes and not waiting_for_yes(session)):

@@ -47,8 +47,11 @@ class Rota:
             return self.store.execute("DELETE FROM oncall WHERE id = ?", (shift_id,)).rowcount > 0
 
     def on_call(self, role: str, at: str) -> list[StaffUser]:
-        """Staff of `role` on call at `at`: those with a shift then, else all of them."""
-        staff = [u for u in self.store.staff.all(role) if u.active]
+        """Staff of `role` on call at `at`: those with a shift then, else all of them.
+        Nobody who texted STOP is on call: nothing we send would reach them."""
+        contacts = self.store.contacts
+        staff = [u for u in self.store.staff.all(role)
+                 if u.active and not contacts.is_opted_out(self.store.phone_index(u.phone))]
         rows = self.store.execute(
             "SELECT DISTINCT staff_id FROM oncall WHERE starts_at <= ? AND ends_at > ?", (at, at)
         ).fetchall()

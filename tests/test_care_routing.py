@@ -377,3 +377,14 @@ def test_the_lists_filter_by_status(line, clinic, run_cli):
     assert line.text(WANJIRU, "C1 CLOSE") == ["C1 closed."]
     assert run_cli("consults", "--json", "--status", "open").stdout == ""
     assert [r["ref"] for r in jsonl(run_cli("consults", "--json", "--status", "closed").stdout)] == ["C1"]
+
+
+def test_a_clinician_who_texted_stop_is_off_call_but_their_commands_still_work(line, clinic, clock):
+    """Nothing sent to a number that opted out arrives: the rota skips it, and the
+    alert goes to the clinicians who can be reached. Their own texts still act."""
+    line.text(WANJIRU, "STOP")
+    queued = line.urgent_bp()
+    to = {m.phone for m in queued if m.body.startswith("URGENT")}
+    assert WANJIRU not in to and KEVIN in to, to
+    ref = next(m.body.split()[1].rstrip(":") for m in queued if m.body.startswith("URGENT"))
+    assert line.text(WANJIRU, f"{ref} OK") == [f"{ref} marked as handled. Thank you."]
