@@ -13,6 +13,7 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from flows.service import ConversationService
+from scheduler.escalation import follow_alerts
 from scheduler.overdue import flag_waiting_refills
 from sms_gateway.sender import DrainReport, drain
 from sms_gateway.transports import Transport
@@ -34,7 +35,14 @@ def dispatch_once(
     send what the outbox holds."""
     if service is not None:
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
+    # Alerts whose messages failed since the last pass (a late carrier report) are
+    # passed on first, so the next people's messages go out in this same pass.
+    passed_on = follow_alerts(store).passed_on
     report = drain(store, transport, now=now, status_callback=status_callback)
+    followed = follow_alerts(store)
+    followed.passed_on[:0] = passed_on
+    if followed.passed_on or followed.undelivered:
+        log.warning("alerts passed on: %s; undelivered: %s", followed.passed_on, followed.undelivered)
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report)
     return report

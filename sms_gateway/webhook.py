@@ -18,11 +18,15 @@ from twilio.twiml.messaging_response import MessagingResponse
 from flows.engine import Message
 from flows.phones import InvalidPhoneNumber, is_short_code_or_alphanumeric, to_e164
 from flows.service import ConversationService, Inbound
+from sms_gateway.transports import TWILIO_UNSUBSCRIBED
 from storage import Store
 
 log = logging.getLogger("lowband.sms")
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+# The states of a message we sent; an inbound text reports "received".
+OUTBOUND_STATES = frozenset({"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read",
+                             "canceled", "scheduled"})
 
 # The TwiML for "no reply": Twilio sends nothing.
 EMPTY = str(MessagingResponse())
@@ -50,6 +54,10 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         if not sid or not sender:
             return Response("Expected a Twilio SMS webhook: MessageSid and From are required.\n", 400,
                             mimetype="text/plain")
+        if (form.get("MessageStatus") or form.get("SmsStatus") or "received").lower() in OUTBOUND_STATES:
+            # A delivery report sent to the wrong URL is not a text from a patient.
+            return Response("This is the inbound route; delivery reports go to /sms/status.\n", 400,
+                            mimetype="text/plain")
         if is_short_code_or_alphanumeric(sender):
             # Never auto-reply to short codes or named senders: a robot may answer back.
             return Response(EMPTY, mimetype="text/xml")
@@ -74,7 +82,14 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
             return Response("Expected a Twilio status callback: MessageSid and MessageStatus.\n", 400,
                             mimetype="text/plain")
         error = request.form.get("ErrorCode")
-        get_store().outbox.report(sid, state, f"twilio error {error}" if error else None)
+        store = get_store()
+        store.outbox.report(sid, state, f"twilio error {error}" if error else None)
+        if error == str(TWILIO_UNSUBSCRIBED):
+            # The recipient had texted STOP to the carrier: nothing more will reach them.
+            message = store.outbox.by_provider_sid(sid)
+            if message is not None:
+                with store.write():
+                    store.contacts.set_opt_out(store.phone_index(message.phone), True, carrier_blocked=True)
         return Response(status=204)
 
     @bp.errorhandler(Exception)

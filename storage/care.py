@@ -165,9 +165,11 @@ class Alert:
     status: str
     handled_by: int | None
     created_at: str
+    delivery: str = "pending"  # pending | reached (a carrier took it) | undelivered (nobody could be reached)
+    tier: int = 0  # 0 those on call, 1 the other clinicians, 2 the admins
 
 
-_ALERT_COLUMNS = "id, ref, patient_id, submission_id, reason, status, handled_by, created_at"
+_ALERT_COLUMNS = "id, ref, patient_id, submission_id, reason, status, handled_by, created_at, delivery, tier"
 
 
 class AlertRepository:
@@ -211,6 +213,19 @@ class AlertRepository:
         for alert in skip_damaged(rows, self._alert):
             found.setdefault(alert.patient_id, []).append(alert)
         return found
+
+    def awaiting_delivery(self) -> list[Alert]:
+        """Open alerts not yet known to have reached someone (a 'reached' one is watched
+        too: a carrier can still report it undelivered)."""
+        rows = self.store.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE delivery != 'undelivered' AND status = 'open' "  # noqa: S608
+            "ORDER BY created_at"
+        ).fetchall()
+        return list(skip_damaged(rows, self._alert))
+
+    def set_delivery(self, alert_id: int, delivery: str, tier: int) -> None:
+        self.store.execute("UPDATE alerts SET delivery = ?, tier = ?, updated_at = ? WHERE id = ?",
+                           (delivery, tier, self.store.now_iso(), alert_id))
 
     def set_status(self, alert_id: int, status: str, handled_by: int | None = None) -> None:
         self.store.execute(

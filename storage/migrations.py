@@ -271,6 +271,28 @@ def safety_net(db: Database) -> None:
     # dangerous reading alerts once, not thirty times).
     db.execute("ALTER TABLE contacts ADD COLUMN reply_digests TEXT")
     db.execute("ALTER TABLE contacts ADD COLUMN last_urgent_at TEXT")
+    # Every urgent alert reaches a person: which outbox messages carry which alert, how
+    # far it has been passed on (0 on call, 1 the other clinicians, 2 the admins), and
+    # whether a carrier took one of them ('reached') or everyone failed ('undelivered').
+    db.execute("ALTER TABLE outbox ADD COLUMN alert_id INTEGER")
+    db.execute("CREATE INDEX outbox_alert ON outbox(alert_id) WHERE alert_id IS NOT NULL")
+    db.execute("ALTER TABLE alerts ADD COLUMN delivery TEXT NOT NULL DEFAULT 'pending' "
+               "CHECK (delivery IN ('pending', 'reached', 'undelivered'))")
+    db.execute("ALTER TABLE alerts ADD COLUMN tier INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX alerts_open ON alerts(status, delivery) WHERE status = 'open'")
+
+
+@migrations(name="0007_clinic_admin")
+def clinic_admin(db: Database) -> None:
+    # A record the clinic closed (moved away, died, enrolled twice) keeps its history but
+    # leaves its phone's picker, the CHW's TASKS and the patient list: `active` is the
+    # switch, these say when, and for a merged duplicate which record holds it all now.
+    db.execute("ALTER TABLE patients ADD COLUMN closed_at TEXT")
+    db.execute("ALTER TABLE patients ADD COLUMN merged_into INTEGER REFERENCES patients(id)")
+    # When a staff user was deactivated (their texts are then no longer staff commands).
+    db.execute("ALTER TABLE staff ADD COLUMN deactivated_at TEXT")
+    # `lowband readings --since`: the clinic's readings, newest first.
+    db.execute("CREATE INDEX readings_taken ON readings(taken_at)")
 
 
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.

@@ -50,8 +50,9 @@ class Outbox:
         row[2] = open_value(self.store, "outbox", "body", row[0], row[2])
         return OutboxMessage(*row)
 
-    def enqueue(self, phone: str, body: str, purpose: str) -> OutboxMessage:
-        """Queue a message; if the number opted out it is stored as refused, never sent."""
+    def enqueue(self, phone: str, body: str, purpose: str, *, alert_id: int | None = None) -> OutboxMessage:
+        """Queue a message; if the number opted out it is stored as refused, never sent.
+        `alert_id`: the urgent alert this message carries (its delivery is followed)."""
         store = self.store
         phone_index = store.phone_index(phone)
         now = store.now_iso()
@@ -60,12 +61,12 @@ class Outbox:
             row_id = store.new_id()
             store.execute(
                 "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, updated_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row_id, phone_index,
                     store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
                     purpose, "refused" if opted_out else "queued", now,
-                    "recipient opted out" if opted_out else None, now, now,
+                    "recipient opted out" if opted_out else None, now, now, alert_id,
                 ),
             )
         return self.get(row_id)
@@ -146,6 +147,16 @@ class Outbox:
                 changes["error"] = error[:200]
             self._set(row[0], **changes)
         return True
+
+    def by_provider_sid(self, provider_sid: str) -> OutboxMessage | None:
+        row = self.store.one(f"SELECT {_COLUMNS} FROM outbox WHERE provider_sid = ?", (provider_sid,))  # noqa: S608
+        return self._message(row) if row else None
+
+    def for_alert(self, alert_id: int) -> list[OutboxMessage]:
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = ? ORDER BY created_at, id", (alert_id,)  # noqa: S608
+        ).fetchall()
+        return list(skip_damaged(rows, self._message))
 
     def counts(self) -> dict[str, int]:
         return dict(self.store.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())

@@ -167,3 +167,21 @@ def test_console_transport_prints_with_the_number_masked(capsys, sms_app, clock)
     out = capsys.readouterr().out
     assert "Your refill is ready" in out
     assert PATIENT not in out and "+254" in out
+
+
+def test_a_delivery_report_of_21610_marks_the_recipient_opted_out(twilio, sms_app, api, twilio_transport, clock):
+    """Twilio error 21610: the person texted STOP to the carrier; we stop too."""
+    store = sms_app.extensions["lowband"].store()
+    message = store.outbox.enqueue("+254712345678", "Your refill RF1 is ready.", "refill")
+    drain(store, twilio_transport, now=clock.now)
+    sid = store.outbox.get(message.id).provider_sid
+    assert twilio.status(sid, "undelivered", ErrorCode="21610").status == 204
+    assert store.contacts.is_opted_out(store.phone_index("+254712345678"))
+    assert store.outbox.enqueue("+254712345678", "Another", "refill").status == "refused"
+
+
+def test_a_delivery_report_sent_to_the_inbound_route_is_refused_not_answered(twilio):
+    reply = twilio.post("/sms", {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC" + "1" * 32,
+                                 "From": "+254712345678", "To": "+15005550006", "MessageStatus": "delivered",
+                                 "SmsStatus": "delivered"})
+    assert reply.status == 400 and reply.messages == []

@@ -13,6 +13,7 @@ from flows.patient_flows import short_name
 from flows.phones import default_time_zone
 from flows.service.pins import PinWork
 from storage import Store
+from storage.alert_delivery import ON_CALL, offer
 from storage.store import iso
 
 if TYPE_CHECKING:
@@ -150,8 +151,8 @@ class EffectApplier:
         if patient is None:
             # Who may have sent it is part of the sealed reason: the clinic needs it to call.
             reason += f" from {self.sender} ({'/'.join(effect.candidates) or 'new number'})"
-        store.alerts.raise_alert(ref=ref, patient_id=patient.id if patient else None, reason=reason,
-                                 submission_id=self.submission_id)
+        alert = store.alerts.raise_alert(ref=ref, patient_id=patient.id if patient else None, reason=reason,
+                                         submission_id=self.submission_id)
         via = "sms" if self.actor.startswith("patient") or self.actor == "sender" else "chw"
         rules = self.service.rules
         params = {"ref": ref, "summary": effect.summary, "time": local_time(self.now, zone), "phone": self.sender,
@@ -170,7 +171,7 @@ class EffectApplier:
             key = "alert.clinician" if effect.reachable and not blocked else "alert.clinician_no_sms"
             message = msg(key if effect.urgent else "alert.trend_clinician", name=short_name(patient.name),
                           patient_id=patient.short_id, **params)
-        self._notify_staff("clinician", message, "alert")
+        self._alert_staff(alert.id, message)
         subject = f"patient:{patient.short_id}" if patient else "sender"
         self.record("alert.raised", subject, f"ref={ref} urgent={effect.urgent} via={via}")
 
@@ -223,6 +224,17 @@ class EffectApplier:
 
     def _NotifyStaff(self, effect: fx.NotifyStaff) -> None:
         self._notify_staff(effect.role, effect.message, effect.purpose)
+
+    def _alert_staff(self, alert_id: int, message: Message) -> None:
+        """An urgent alert to those on call, followed until a carrier takes it (see
+        scheduler.escalation); with nobody on call, straight to the next people."""
+        text = self.service.render(self.config.default_language, message)
+        on_call = self.store.rota.on_call("clinician", iso(self.now))
+        for user in on_call:
+            self.store.outbox.enqueue(user.phone, text, "alert", alert_id=alert_id)
+        if not on_call and not offer(self.store, alert_id, text, set(), after=ON_CALL):
+            self.store.alerts.set_delivery(alert_id, "undelivered", ON_CALL)
+            self.record("alert.undelivered", "alert", "tried=0")
 
     def _notify_staff(self, role: str, message: Message, purpose: str) -> None:
         text = self.service.render(self.config.default_language, message)

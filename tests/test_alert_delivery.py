@@ -1,0 +1,102 @@
+"""Every urgent alert reaches a person, and someone knows when it does not.
+
+With the transport failing for good, an urgent alert goes to the clinician on call,
+then to the other clinicians, then to the admin, and is recorded undelivered; no
+message tells the patient a clinician was told. With a transport that works, the alert
+is reached at the first try and goes no further."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from scheduler.dispatcher import dispatch_once
+from sms_gateway.transports import SendResult, TransportError
+from tests.helpers.conversation_script import ScriptRunner
+
+ON_CALL, BACKUP, ADMIN = "+254700100101", "+254700100105", "+254700100107"
+AMINA = "+254712345678"
+
+
+@pytest.fixture
+def store(sms_app):
+    """The app's own store, on the test's clock (escalations queue at 'now')."""
+    return sms_app.extensions["lowband"].store()
+
+
+class FailingForGood:
+    name = "failing"
+
+    def __init__(self):
+        self.tried: list[str] = []
+
+    def send(self, phone, body, *, status_callback=None):
+        self.tried.append(phone)
+        raise TransportError("number unreachable", retryable=False)
+
+
+class Working:
+    name = "working"
+
+    def __init__(self):
+        self.sent: list[str] = []
+
+    def send(self, phone, body, *, status_callback=None):
+        self.sent.append(phone)
+        return SendResult(f"SM{len(self.sent):032x}")
+
+
+def clinic(store, run_cli):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
+    store.staff.add(role="clinician", name="Kevin Mutua", phone=BACKUP)
+    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    # Wanjiru has the shift now; Kevin is the backup.
+    assert run_cli("users", "oncall", "add", "--phone", ON_CALL, "--from", "2026-11-22T00:00+00:00",
+                   "--until", "2026-11-23T00:00+00:00").exit_code == 0
+
+
+def test_an_alert_nobody_can_receive_goes_up_the_line_and_is_recorded_undelivered(twilio, store, clock, run_cli):
+    clinic(store, run_cli)
+    replies = twilio.sms(AMINA, "BP 190/125").messages
+    assert not any("told" in r.lower() for r in replies), replies
+    transport = FailingForGood()
+    for _ in range(4):
+        dispatch_once(store, transport, now=clock.now)
+        clock.now += timedelta(minutes=1)
+    assert transport.tried == [ON_CALL, BACKUP, ADMIN]
+    [alert] = store.alerts.list()
+    assert (alert.delivery, alert.tier) == ("undelivered", 2)
+    assert "alert.undelivered" in [e.action for e in store.audit.entries()]
+    bodies = {m.body for m in store.outbox.list() if m.purpose == "alert"}
+    assert len(bodies) == 1 and next(iter(bodies)).startswith(f"URGENT {alert.ref}:")
+
+
+def test_an_alert_a_carrier_takes_goes_no_further(twilio, store, clock, run_cli):
+    clinic(store, run_cli)
+    twilio.sms(AMINA, "BP 190/125")
+    transport = Working()
+    for _ in range(3):
+        dispatch_once(store, transport, now=clock.now)
+        clock.now += timedelta(minutes=1)
+    assert transport.sent == [ON_CALL]
+    [alert] = store.alerts.list()
+    assert (alert.delivery, alert.tier) == ("reached", 0)
+
+
+def test_a_carrier_reporting_undelivered_later_passes_the_alert_on(twilio, store, clock, run_cli):
+    clinic(store, run_cli)
+    twilio.sms(AMINA, "BP 190/125")
+    transport = Working()
+    dispatch_once(store, transport, now=clock.now)
+    assert twilio.status("SM" + f"{1:032x}", "undelivered", ErrorCode="30003").status == 204
+    dispatch_once(store, transport, now=clock.now + timedelta(minutes=1))
+    assert transport.sent == [ON_CALL, BACKUP]
+
+
+def test_with_nobody_on_call_the_alert_goes_straight_to_the_admin(twilio, store, clock):
+    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    twilio.sms(AMINA, "BP 190/125")
+    assert [m.phone for m in store.outbox.list() if m.purpose == "alert"] == [ADMIN]
