@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from storage import short_ids
 from storage.errors import NotFound, StorageError
-from storage.records import insert_sealed, open_row, open_value, skip_damaged, update_sealed
+from storage.records import DamagedRecord, insert_sealed, open_row, open_value, skip_damaged, update_sealed
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -20,7 +20,7 @@ SEALED = ("name", "phone", "birth_year", "sex")
 COLUMNS = [
     "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
     "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
-    "consent_at", "consent_version", "consent_declined_at", "discreet",
+    "consent_at", "consent_version", "consent_declined_at", "discreet", "closed_at", "merged_into",
 ]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -45,6 +45,8 @@ class Patient:
     consent_version: str | None
     consent_declined_at: str | None
     discreet: bool
+    closed_at: str | None  # a closed record is kept but reaches no phone, panel or list
+    merged_into: int | None  # closed by a merge: the record that holds its history now
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,11 @@ class PatientRepository:
             raise NotFound(f"no patient with id {patient_id}")
         return self._patient(row)
 
-    def by_short_id(self, short_id: str) -> Patient | None:
-        row = self.store.one(f"{_SELECT} WHERE short_id = ?", (short_id,))
+    def by_short_id(self, short_id: str, *, include_closed: bool = False) -> Patient | None:
+        """The patient with this short ID. A closed record is found only with
+        include_closed (the clinic's own tools): a CHW typing its ID meets no one."""
+        active = "" if include_closed else " AND active = 1"
+        row = self.store.one(f"{_SELECT} WHERE short_id = ?{active}", (short_id,))
         return self._patient(row) if row else None
 
     def with_phone(self, e164: str) -> list[Patient]:
@@ -178,6 +183,69 @@ class PatientRepository:
 
     def count(self) -> int:
         return self.store.one("SELECT count(*) FROM patients")[0]
+
+    def listed(self, *, include_closed: bool = False, limit: int | None = None) -> list[Patient]:
+        """Patients in enrolment order, open records only unless include_closed; at most
+        `limit` (all when None). Through a lenient store a damaged one comes back marked."""
+        where = "" if include_closed else " WHERE active = 1"
+        rows = self.store.execute(f"{_SELECT}{where} ORDER BY created_at, id LIMIT ?",
+                                  (-1 if limit is None else limit,)).fetchall()
+        return list(skip_damaged(rows, self._patient))
+
+    def count_listed(self, *, include_closed: bool = False) -> int:
+        where = "" if include_closed else " WHERE active = 1"
+        return self.store.one(f"SELECT count(*) FROM patients{where}")[0]  # noqa: S608
+
+    def close(self, patient_id: int, *, merged_into: int | None = None) -> None:
+        """Close a record: it leaves its phone's picker, its CHW's TASKS and the patient
+        list, and its ID reaches no one by SMS; everything it holds is kept."""
+        with self.store.write():
+            self.store.execute("UPDATE patients SET active = 0, closed_at = ?, merged_into = ? WHERE id = ?",
+                               (self.store.now_iso(), merged_into, patient_id))
+
+    def reopen(self, patient_id: int) -> None:
+        with self.store.write():
+            self.store.execute("UPDATE patients SET active = 1, closed_at = NULL, merged_into = NULL WHERE id = ?",
+                               (patient_id,))
+
+    def move_panel(self, from_chw: int, to_chw: int | None) -> int:
+        """Give every patient (open or closed) of one CHW to another, or to none."""
+        with self.store.write():
+            return self.store.execute("UPDATE patients SET chw_id = ? WHERE chw_id = ?", (to_chw, from_chw)).rowcount
+
+    def merge(self, keep_id: int, duplicate_id: int) -> dict[str, int]:
+        """Move everything recorded for `duplicate_id` to `keep_id` and close the duplicate,
+        in one transaction. Returns how many rows moved, by table.
+
+        Every table with a patient_id column moves (readings, alerts, refills, consults,
+        held messages, medicines, and any added later). A reading's dedupe index names its
+        patient, so it is recomputed (a damaged reading gets one nothing matches: it could
+        not be compared anyway). Its submission stays: it is the same person's text."""
+        store = self.store
+        moved: dict[str, int] = {}
+        with store.write():
+            rows = store.execute("SELECT id, kind, measured FROM readings WHERE patient_id = ?",
+                                 (duplicate_id,)).fetchall()
+            for reading_id, kind_blob, measured_blob in rows:
+                try:
+                    kind = open_value(store, "readings", "kind", reading_id, kind_blob)
+                    measured = open_value(store, "readings", "measured", reading_id, measured_blob)
+                    index = store.readings.dedupe_index(keep_id, kind, measured)
+                except DamagedRecord:
+                    index = store.cipher.blind_index("reading-merged", str(reading_id))
+                store.execute("UPDATE readings SET patient_id = ?, dedupe_index = ? WHERE id = ?",
+                              (keep_id, index, reading_id))
+            moved["readings"] = len(rows)
+            for table in _tables_with_patient_id(store):
+                if table != "readings":
+                    moved[table] = store.execute(
+                        f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?",  # noqa: S608
+                        (keep_id, duplicate_id),
+                    ).rowcount
+            # Records merged into the duplicate earlier now point at the one that stays.
+            store.execute("UPDATE patients SET merged_into = ? WHERE merged_into = ?", (keep_id, duplicate_id))
+            self.close(duplicate_id, merged_into=keep_id)
+        return moved
 
     def count_on_phone(self, phone_index: bytes) -> int:
         """Active patients on this number (the shared-phone picker shows each of them)."""
@@ -233,3 +301,10 @@ class PatientRepository:
             except sqlite3.IntegrityError as error:
                 raise StorageError(f"patient {patient_id} could not be updated: {error}") from None
         return self.get(patient_id)
+
+
+def _tables_with_patient_id(store: Store) -> list[str]:
+    tables = [r[0] for r in store.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()]
+    return [t for t in tables if any(c[1] == "patient_id" for c in store.execute(f'PRAGMA table_info("{t}")'))]

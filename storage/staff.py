@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage.errors import NotFound, StorageError
-from storage.records import insert_sealed, open_row
+from storage.records import insert_sealed, open_row, open_value, skip_damaged, update_sealed
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 TABLE = "staff"
 ROLES = ("clinician", "pharmacist", "chw", "chw_supervisor", "admin")
 SEALED = ("name", "phone", "email")
-COLUMNS = ["id", "role", "name", "phone", "email", "active", "created_at"]
+COLUMNS = ["id", "role", "name", "phone", "email", "active", "created_at", "deactivated_at"]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
 
@@ -28,6 +28,7 @@ class StaffUser:
     email: str | None
     active: bool
     created_at: str
+    deactivated_at: str | None
 
 
 class StaffRepository:
@@ -65,9 +66,46 @@ class StaffRepository:
             raise NotFound(f"no staff user with id {user_id}")
         return self._user(row)
 
-    def by_phone(self, e164: str) -> StaffUser | None:
-        row = self.store.one(f"{_SELECT} WHERE phone_index = ? AND active = 1", (self.store.phone_index(e164),))
+    def by_phone(self, e164: str, *, include_inactive: bool = False) -> StaffUser | None:
+        """The active staff user on this number (or, with include_inactive, whoever holds
+        it: a deactivated user keeps their number, which stays unique among staff)."""
+        active = "" if include_inactive else " AND active = 1"
+        row = self.store.one(f"{_SELECT} WHERE phone_index = ?{active}", (self.store.phone_index(e164),))
         return self._user(row) if row else None
+
+    def by_email(self, email: str) -> list[StaffUser]:
+        """Staff users (active or not) with this email, compared case-blind. Emails are
+        sealed with no index, so each is opened; a damaged one is left out (and logged)."""
+        wanted = email.strip().casefold()
+
+        def match(row) -> int | None:
+            value = open_value(self.store, TABLE, "email", row[0], row[1])
+            return row[0] if isinstance(value, str) and value.strip().casefold() == wanted else None
+
+        rows = self.store.execute("SELECT id, email FROM staff WHERE email IS NOT NULL ORDER BY id").fetchall()
+        return [self.get(i) for i in skip_damaged(rows, match) if i is not None]
+
+    def set_active(self, user_id: int, active: bool) -> int:
+        """Deactivate (their texts are no longer staff commands, they leave every shift not
+        yet over; returns how many shifts) or activate again (shifts are not restored)."""
+        store = self.store
+        with store.write():
+            store.execute("UPDATE staff SET active = ?, deactivated_at = ? WHERE id = ?",
+                          (int(active), None if active else store.now_iso(), user_id))
+            if active:
+                return 0
+            return store.execute("DELETE FROM oncall WHERE staff_id = ? AND ends_at > ?",
+                                 (user_id, store.now_iso())).rowcount
+
+    def set_phone(self, user_id: int, e164: str) -> StaffUser:
+        """A new number, sealed, with its blind index (so texts from it find this user)."""
+        store = self.store
+        with store.write():
+            try:
+                update_sealed(store, TABLE, user_id, {"phone": e164, "phone_index": store.phone_index(e164)}, SEALED)
+            except sqlite3.IntegrityError:
+                raise StorageError("a staff user with that phone number already exists") from None
+        return self.get(user_id)
 
     def brief_by_phone_index(self, phone_index: bytes) -> tuple[int, str, str] | None:
         """(id, role, name) of the active staff user on this number: the hot path's

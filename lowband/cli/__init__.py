@@ -14,11 +14,13 @@ from lowband.cli.base import LowbandGroup
 from lowband.cli.care import alerts, consults, oncall, refills
 from lowband.cli.doctor import doctor
 from lowband.cli.messaging import dispatch, outbox, simulate
+from lowband.cli.patient_admin import patients_close, patients_merge, patients_reopen, patients_set
 from lowband.cli.patient_import import patients_import
 from lowband.cli.people import meds, patients, users
 from lowband.cli.readings import readings
 from lowband.cli.security import audit, keys
 from lowband.cli.setup import backup, init, serve
+from lowband.cli.staff_admin import users_activate, users_deactivate, users_set
 
 
 @click.group(cls=LowbandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,8 +38,10 @@ def cli() -> None:
 for command in (init, serve, simulate, patients, meds, readings, users, alerts, refills, consults, outbox, dispatch,
                 keys, backup, audit, doctor):
     cli.add_command(command)
-patients.add_command(patients_import)
-users.add_command(oncall)
+for command in (patients_import, patients_set, patients_close, patients_reopen, patients_merge):
+    patients.add_command(command)
+for command in (oncall, users_deactivate, users_activate, users_set):
+    users.add_command(command)
 
 
 def main() -> None:

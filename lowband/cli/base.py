@@ -95,6 +95,17 @@ def parse_moment(text: str, what: str) -> datetime:
     return moment
 
 
+REASON_MAX = 120
+
+
+def clean_reason(text: str) -> str:
+    """A reason an admin gave, kept in the audit log (which is not encrypted)."""
+    reason = " ".join(text.split())
+    if not reason or len(reason) > REASON_MAX:
+        raise click.ClickException(f"give a reason of 1 to {REASON_MAX} characters")
+    return reason
+
+
 def this_year() -> int:
     return datetime.now(UTC).year
 
@@ -128,3 +139,45 @@ def _cell(value: object) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object a line, for scripts.")
+
+# -- paging: every list says when it shows less than there is ------------------------------
+
+DEFAULT_LIMIT = 50
+
+
+def paging_options(command):
+    """--limit N (default 50) and --all, for a list command; read them with `page_size`."""
+    command = click.option("--all", "show_all", is_flag=True, help="List every row, however many.")(command)
+    return click.option("--limit", type=click.IntRange(min=1), default=None,
+                        help=f"List at most N rows (default {DEFAULT_LIMIT}).")(command)
+
+
+def page_size(limit: int | None, show_all: bool) -> int | None:
+    """How many rows to show: None for every one."""
+    if show_all and limit is not None:
+        raise click.ClickException("use --limit or --all, not both")
+    return None if show_all else (limit or DEFAULT_LIMIT)
+
+
+def note_more(shown: int, total: int, which: str = "") -> None:
+    """One line on stderr when the list shows fewer rows than exist (stdout and --json
+    stay clean): never cut a list silently."""
+    if total > shown:
+        click.echo(f"showing {shown} of {total}{which}; use --all or --limit", err=True)
+
+
+def newest(rows: list, size: int | None) -> list:
+    """The last `size` rows of a list in time order, oldest first (a cut keeps the newest);
+    says so on stderr when rows were left out."""
+    if size is None or len(rows) <= size:
+        return rows
+    note_more(size, len(rows), " (the newest)")
+    return rows[-size:]
+
+
+def first(rows: list, size: int | None) -> list:
+    """The first `size` rows; says so on stderr when rows were left out."""
+    if size is None or len(rows) <= size:
+        return rows
+    note_more(size, len(rows))
+    return rows[:size]

@@ -6,7 +6,19 @@ from __future__ import annotations
 import click
 
 from flows.enrolment import clean_phone
-from lowband.cli.base import emit, json_option, listing, parse_moment, settings, sound, store
+from lowband.cli.base import (
+    emit,
+    first,
+    json_option,
+    listing,
+    newest,
+    page_size,
+    paging_options,
+    parse_moment,
+    settings,
+    sound,
+    store,
+)
 from storage.records import damage_in
 from storage.store import iso
 
@@ -40,14 +52,16 @@ def oncall_add(phone: str, starts: str, ends: str) -> None:
 
 @oncall.command("list")
 @json_option
-def oncall_list(as_json: bool) -> None:
-    """Shifts now and to come."""
+@paging_options
+def oncall_list(as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Shifts now and to come, soonest first."""
+    size = page_size(limit, show_all)
     st = listing()
     names = {u.id: (u.name, u.role) for u in sound(st.staff.all())}
     rows = [
         {"shift": s.id, "name": names.get(s.staff_id, ("?", "?"))[0], "role": names.get(s.staff_id, ("?", "?"))[1],
          "from": s.starts_at, "until": s.ends_at}
-        for s in st.rota.shifts(st.now_iso())
+        for s in first(st.rota.shifts(st.now_iso()), size)
     ]
     emit(rows, as_json, [("shift", "SHIFT"), ("name", "NAME"), ("role", "ROLE"), ("from", "FROM"),
                          ("until", "UNTIL")], "No shifts: every clinician and pharmacist is on call.")
@@ -71,12 +85,17 @@ def _patient_ids(st) -> dict[int, str]:
 @click.command()
 @click.option("--status", type=click.Choice(["open", "acknowledged", "withdrawn"]), help="Only these.")
 @json_option
-def alerts(status: str | None, as_json: bool) -> None:
-    """Alerts raised by readings and triage."""
+@paging_options
+def alerts(status: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Alerts raised by readings and triage.
+
+    The newest 50 unless --limit or --all.
+    """
+    size = page_size(limit, show_all)
     st = listing()
     ids = _patient_ids(st)
     rows = [{"ref": a.ref, "patient": ids.get(a.patient_id), "status": a.status, "reason": a.reason,
-             "raised": a.created_at} for a in sound(st.alerts.list(status))]
+             "raised": a.created_at} for a in newest(sound(st.alerts.list(status)), size)]
     emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("raised", "RAISED"),
                          ("reason", "REASON")], "No alerts.")
 
@@ -84,12 +103,17 @@ def alerts(status: str | None, as_json: bool) -> None:
 @click.command()
 @click.option("--status", type=click.Choice(["requested", "ready", "refused"]), help="Only these.")
 @json_option
-def refills(status: str | None, as_json: bool) -> None:
-    """Medicine refill requests and their answers."""
+@paging_options
+def refills(status: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Medicine refill requests and their answers.
+
+    The newest 50 unless --limit or --all.
+    """
+    size = page_size(limit, show_all)
     st = listing()
     ids = _patient_ids(st)
     rows = []
-    for r in sound(st.refills.list(status)):
+    for r in newest(sound(st.refills.list(status)), size):
         medication = st.medications.get(r.medication_id)
         medicine = "(damaged record)" if damage_in(medication) else medication.label
         rows.append({"ref": r.ref, "patient": ids.get(r.patient_id), "medicine": medicine, "status": r.status,
@@ -101,12 +125,17 @@ def refills(status: str | None, as_json: bool) -> None:
 @click.command()
 @click.option("--status", type=click.Choice(["open", "closed"]), help="Only these.")
 @json_option
-def consults(status: str | None, as_json: bool) -> None:
-    """Questions to the nurse."""
+@paging_options
+def consults(status: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Questions to the nurse.
+
+    The newest 50 unless --limit or --all.
+    """
+    size = page_size(limit, show_all)
     st = listing()
     ids = _patient_ids(st)
     rows = [{"ref": c.ref, "patient": ids.get(c.patient_id), "status": c.status,
              "problem": c.summary.get("problem"), "days": c.summary.get("days"), "asked": c.created_at}
-            for c in sound(st.consults.list(status))]
+            for c in newest(sound(st.consults.list(status)), size)]
     emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("problem", "PROBLEM"),
                          ("days", "DAYS"), ("asked", "ASKED")], "No consultations.")

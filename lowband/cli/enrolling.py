@@ -11,16 +11,33 @@ from flows.phones import mask
 from lowband.cli.base import settings
 from storage import Store
 from storage.patients import Patient
+from storage.staff import StaffUser
 
 
 def find_patient(s: Store, patient_id: str) -> Patient:
-    patient = s.patients.by_short_id(patient_id.strip())
+    """The patient an admin named by short ID, closed records included (the command
+    decides what it may do with one)."""
+    patient = s.patients.by_short_id(patient_id.strip(), include_closed=True)
     if patient is None:
         from storage.short_ids import is_valid
 
         hint = "" if is_valid(patient_id.strip()) else " (its check digit is wrong: a digit mistyped?)"
         raise click.ClickException(f"no patient with ID {patient_id}{hint}")
     return patient
+
+
+def open_record(s: Store, patient_id: str, doing: str) -> Patient:
+    """find_patient, refusing a closed record (what it would be `doing` reaches no one)."""
+    patient = find_patient(s, patient_id)
+    if not patient.active:
+        raise click.ClickException(f"patient {patient.short_id} is closed; {closed_hint(s, patient)} before {doing}")
+    return patient
+
+
+def closed_hint(s: Store, patient: Patient) -> str:
+    if patient.merged_into:
+        return f"it was merged into patient {s.patients.get(patient.merged_into).short_id}: use that record"
+    return f"reopen it with `lowband patients reopen {patient.short_id}`"
 
 
 def chw_id_for(s: Store, chw_phone: str | None) -> int | None:
@@ -60,7 +77,8 @@ def phone_full(s: Store, phone: str | None) -> str | None:
     if s.staff.by_phone(phone):
         # Texts from a staff number are read as staff commands: this patient's readings,
         # an urgent one included, would never reach the patient side.
-        return f"{mask(phone)} is a staff number; enrol the patient with their own phone, or none"
+        return (f"{mask(phone)} is a staff number (staff texts are read as commands, so the patient's "
+                "readings would never reach their record); use the patient's own phone, or none")
     already = s.patients.count_on_phone(s.phone_index(phone))
     if already < MAX_PROFILES:
         return None
@@ -82,3 +100,32 @@ def enrol(s: Store, details: NewPatient, chw_id: int | None, *, allow_duplicate:
         detail = f"allow_duplicate={','.join(p.short_id for p in matches)}" if matches else ""
         s.audit.record("cli", "patient.enrol", f"patient:{patient.short_id}", detail)
     return patient
+
+
+def staff_phone_problem(s: Store, phone: str, user_id: int | None = None) -> str | None:
+    """Why this number cannot be a staff user's (user_id: the user it would be for), or None."""
+    holder = s.staff.by_phone(phone, include_inactive=True)
+    if holder is not None and holder.id != user_id:
+        inactive = " (deactivated)" if not holder.active else ""
+        return f"{mask(phone)} already belongs to another staff user{inactive}; each needs a number of their own"
+    if s.patients.count_on_phone(s.phone_index(phone)):
+        # Staff texts are read as commands: the patients on this phone would lose the
+        # patient service, their urgent readings included.
+        return (f"{mask(phone)} is a patient's phone (staff texts are read as commands, so its patients' "
+                "readings would never reach their records); staff need a number of their own")
+    return None
+
+
+def find_staff(s: Store, phone_or_email: str) -> StaffUser:
+    """The staff user (active or not) an admin named by phone number or email."""
+    typed = phone_or_email.strip()
+    if "@" in typed:
+        found = s.staff.by_email(typed)
+        if len(found) > 1:
+            raise click.ClickException(f"{len(found)} staff users have that email; name them by phone number")
+        user = found[0] if found else None
+    else:
+        user = s.staff.by_phone(clean_phone(typed, settings().region), include_inactive=True)
+    if user is None:
+        raise click.ClickException("no staff user with that phone number or email; see `lowband users list`")
+    return user

@@ -12,7 +12,18 @@ from twilio.request_validator import RequestValidator
 
 from flows.phones import mask, to_e164
 from flows.segments import encoding, segments
-from lowband.cli.base import emit, json_option, listing, parse_moment, runtime, settings, sound
+from lowband.cli.base import (
+    emit,
+    json_option,
+    listing,
+    note_more,
+    page_size,
+    paging_options,
+    parse_moment,
+    runtime,
+    settings,
+    sound,
+)
 from storage.outbox import RANK
 
 
@@ -84,18 +95,38 @@ def simulate(sender: str, voice: bool) -> None:
 @click.command()
 @click.option("--status", type=click.Choice(sorted(RANK)), help="Only messages in this state.")
 @json_option
-def outbox(status: str | None, as_json: bool) -> None:
-    """List messages waiting to go out, and what became of those sent."""
+@paging_options
+def outbox(status: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """List messages waiting to go out, and what became of those sent.
+
+    The newest 50 unless --limit or --all.
+    """
+    size = page_size(limit, show_all)
     rows = [
         {
             "id": m.id, "created": m.created_at, "to": m.phone if as_json else mask(m.phone),
             "purpose": m.purpose, "status": m.status, "attempts": m.attempts, "error": m.error,
             "body": m.body if as_json else (m.body[:40] + ("..." if len(m.body) > 40 else "")),
         }
-        for m in sound(listing().outbox.list(status))
+        for m in sound(_outbox_page(status, size))
     ]
     emit(rows, as_json, [("created", "CREATED"), ("to", "TO"), ("purpose", "PURPOSE"), ("status", "STATUS"),
                          ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")
+
+
+def _outbox_page(status: str | None, size: int | None) -> list:
+    """The outbox's messages, oldest first; when more than `size` exist, the newest `size`
+    (said on stderr). Counted here, so nothing is cut at the outbox's own default limit."""
+    view = listing()
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    total = view.one(f"SELECT count(*) FROM outbox {where}", params)[0]  # noqa: S608
+    if size is None or total <= size:
+        return view.outbox.list(status, limit=max(total, 1))
+    ids = [r[0] for r in view.execute(
+        f"SELECT id FROM outbox {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, size]  # noqa: S608
+    ).fetchall()]
+    note_more(len(ids), total, " (the newest)")
+    return [view.outbox.get(message_id) for message_id in reversed(ids)]
 
 
 @click.command(short_help="Send what is due from the outbox.")

@@ -7,9 +7,21 @@ import json
 import click
 
 from flows.enrolment import clean_name, clean_phone, new_patient
-from flows.phones import mask
-from lowband.cli.base import emit, json_option, listing, settings, sound, store, this_year
-from lowband.cli.enrolling import chw_id_for, enrol, find_patient
+from lowband.cli.base import (
+    emit,
+    first,
+    json_option,
+    listing,
+    note_more,
+    page_size,
+    paging_options,
+    settings,
+    sound,
+    store,
+    this_year,
+)
+from lowband.cli.enrolling import chw_id_for, enrol, find_patient, open_record, staff_phone_problem
+from lowband.cli.history import request_lines, request_rows
 from lowband.cli.readings import reading_lines, reading_rows
 from storage import Store
 from storage.patients import Patient
@@ -71,17 +83,31 @@ def patients_add(name, phone, birth_year, sex, language, time_zone, chw_phone, a
 
 @patients.command("list")
 @json_option
-def patients_list(as_json: bool) -> None:
-    """List every patient."""
+@click.option("--include-closed", is_flag=True, help="Closed records too, with when they were closed.")
+@paging_options
+def patients_list(as_json: bool, include_closed: bool, limit: int | None, show_all: bool) -> None:
+    """List patients, in the order they were enrolled.
+
+    The first 50 unless --limit or --all; closed records only with --include-closed.
+    """
+    size = page_size(limit, show_all)
     view = listing()
     chws = chw_names(view)
-    rows = [_patient_row(view, p, chws) for p in sound(view.patients.all())]
-    emit(
-        rows, as_json,
-        [("id", "ID"), ("name", "NAME"), ("phone", "PHONE"), ("birth_year", "BORN"), ("sex", "SEX"),
-         ("language", "LANG"), ("time_zone", "TIME ZONE"), ("chw", "CHW")],
-        "No patients yet. Add one with `lowband patients add`.",
-    )
+    total = view.patients.count_listed(include_closed=include_closed)
+    listed = view.patients.listed(include_closed=include_closed, limit=size)
+    rows = []
+    for patient in sound(listed):
+        row = _patient_row(view, patient, chws)
+        if include_closed:
+            row["closed_at"] = patient.closed_at
+        rows.append(row)
+    columns = [("id", "ID"), ("name", "NAME"), ("phone", "PHONE"), ("birth_year", "BORN"), ("sex", "SEX"),
+               ("language", "LANG"), ("time_zone", "TIME ZONE"), ("chw", "CHW")]
+    closed = 0 if include_closed or total else view.patients.count_listed(include_closed=True)
+    empty = (f"No open patient records ({closed} closed; --include-closed lists them)." if closed
+             else "No patients yet. Add one with `lowband patients add`.")
+    emit(rows, as_json, columns + ([("closed_at", "CLOSED")] if include_closed else []), empty)
+    note_more(len(listed), total)
 
 
 @patients.command("show")
@@ -90,8 +116,10 @@ def patients_list(as_json: bool) -> None:
 def patients_show(patient_id: str, as_json: bool) -> None:
     """Show one patient (by short ID), their medicines and latest readings.
 
-    With --json: the patient on the first line, then every reading, newest first,
-    one a line.
+    Then their alerts, consultations and refill requests: reference, status and when.
+
+    With --json: the patient on the first line, then every reading, newest first, one
+    a line; then their alerts, consultations and refills, each with a "type" field.
     """
     st, view = store(), listing()
     patient = find_patient(st, patient_id)
@@ -99,11 +127,17 @@ def patients_show(patient_id: str, as_json: bool) -> None:
     row["medicines"] = [m.label for m in sound(view.medications.for_patient(patient.id))]
     readings = sound(view.readings.newest_for(patient.id, None if as_json else SHOWN_READINGS))
     total = view.readings.count_for(patient.id)
+    requests = request_rows(view, patient)
+    merged_into = st.patients.get(patient.merged_into).short_id if patient.merged_into else None
     if as_json:
-        click.echo(json.dumps({**row, "readings": total}, ensure_ascii=False))
-        for reading in reading_rows(patient, readings):
-            click.echo(json.dumps(reading, ensure_ascii=False))
+        counts = {f"{kind}s": len(rows) for kind, rows in requests.items()}
+        head = {**row, "readings": total, **counts, "closed_at": patient.closed_at, "merged_into": merged_into}
+        click.echo(json.dumps(head, ensure_ascii=False))
+        for item in [*reading_rows(patient, readings), *(r for rows in requests.values() for r in rows)]:
+            click.echo(json.dumps(item, ensure_ascii=False))
         return
+    if patient.closed_at:
+        row["closed"] = patient.closed_at + (f" (merged into patient {merged_into})" if merged_into else "")
     for key, value in row.items():
         if key == "medicines":
             value = "; ".join(value) or "-"
@@ -112,37 +146,10 @@ def patients_show(patient_id: str, as_json: bool) -> None:
     click.echo(f"{'readings':<11} {shown if total else '-'}")
     for line in reading_lines(view, patient, readings):
         click.echo(f"  {line}")
-
-
-@patients.command("set")
-@click.argument("patient_id")
-@click.option("--discreet/--no-discreet", default=None,
-              help="Discreet: no SMS names a condition or medicine until the patient's PIN.")
-@click.option("--language", help="en, sw, fr or es.")
-@click.option("--tz", "time_zone", help="IANA time zone, like Africa/Nairobi.")
-@click.option("--chw", "chw_phone", help="Phone of the CHW who visits this patient.")
-def patients_set(patient_id: str, discreet: bool | None, language: str | None, time_zone: str | None,
-                 chw_phone: str | None) -> None:
-    """Change a patient's settings."""
-    from flows.enrolment import clean_language, clean_time_zone
-
-    st = store()
-    patient = find_patient(st, patient_id)
-    changes: dict = {}
-    if discreet is not None:
-        changes["discreet"] = int(discreet)
-    if language:
-        changes["language"] = clean_language(language)
-    if time_zone:
-        changes["time_zone"] = clean_time_zone(time_zone)
-    if chw_phone:
-        changes["chw_id"] = chw_id_for(st, chw_phone)
-    if not changes:
-        raise click.ClickException("nothing to change; see `lowband patients set --help`")
-    with st.write():
-        st.patients.update(patient.id, **changes)
-        st.audit.record("cli", "patient.update", f"patient:{patient.short_id}", ",".join(sorted(changes)))
-    click.echo(f"Updated patient {patient.short_id}: {', '.join(sorted(changes))}.")
+    for kind, rows in requests.items():
+        click.echo(f"{kind + 's':<11} {len(rows) or '-'}")
+        for line in request_lines(rows, patient) if rows else []:
+            click.echo(f"  {line}")
 
 
 @patients.command("reset-pin")
@@ -173,7 +180,7 @@ def meds() -> None:
 def meds_add(patient_id: str, name: str, dose: str, quantity: int | None) -> None:
     """Add a medicine to a patient (by short ID)."""
     st = store()
-    patient = find_patient(st, patient_id)
+    patient = open_record(st, patient_id, "adding a medicine")
     name, dose = name.strip(), dose.strip()
     if not name or not dose or len(name) > 40 or len(dose) > 20:
         raise click.ClickException("give a medicine name (up to 40 characters) and a dose (up to 20)")
@@ -199,10 +206,9 @@ def users_add(role: str, name: str, phone: str, email: str | None) -> None:
     user_name = clean_name(name)
     e164 = clean_phone(phone, settings().region)
     with st.write():
-        if st.patients.count_on_phone(st.phone_index(e164)):
-            # Staff texts are read as commands: the patients on this phone would lose the
-            # patient service, their urgent readings included.
-            raise click.ClickException(f"{mask(e164)} is a patient's phone; staff need a number of their own")
+        problem = staff_phone_problem(st, e164)
+        if problem:
+            raise click.ClickException(problem)
         user = st.staff.add(role=role, name=user_name, phone=e164, email=(email or "").strip() or None)
         st.audit.record("cli", "staff.add", f"staff:{user.id}", f"role={role}")
     click.echo(f"Added {role} {user.name}.")
@@ -210,11 +216,18 @@ def users_add(role: str, name: str, phone: str, email: str | None) -> None:
 
 @users.command("list")
 @json_option
-def users_list(as_json: bool) -> None:
-    """List staff users."""
+@paging_options
+def users_list(as_json: bool, limit: int | None, show_all: bool) -> None:
+    """List staff users, deactivated ones too.
+
+    The first 50 unless --limit or --all.
+    """
+    size = page_size(limit, show_all)
     rows = (
-        {"role": u.role, "name": u.name, "phone": u.phone, "email": u.email, "active": u.active}
-        for u in sound(listing().staff.all())
+        {"role": u.role, "name": u.name, "phone": u.phone, "email": u.email, "active": u.active,
+         "status": "active" if u.active else "deactivated"}
+        for u in first(sound(listing().staff.all()), size)
     )
-    emit(rows, as_json, [("role", "ROLE"), ("name", "NAME"), ("phone", "PHONE"), ("email", "EMAIL")],
+    emit(rows, as_json, [("role", "ROLE"), ("name", "NAME"), ("phone", "PHONE"), ("email", "EMAIL"),
+                         ("status", "STATUS")],
          "No staff users yet. Add one with `lowband users add`.")

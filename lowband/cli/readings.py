@@ -1,22 +1,33 @@
-"""Readings as the clinic sees them (in `patients show`), and moving one that was
-recorded for the wrong patient."""
+"""Readings as the clinic sees them (in `patients show`, and all of them for review),
+and moving one that was recorded for the wrong patient."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from flows.readings import Reading, format_reading
-from lowband.cli.base import store, table
-from lowband.cli.enrolling import find_patient
+from lowband.cli.base import (
+    clean_reason,
+    json_option,
+    listing,
+    note_more,
+    page_size,
+    paging_options,
+    parse_moment,
+    sound,
+    store,
+    table,
+)
+from lowband.cli.enrolling import open_record
 from storage import Store
 from storage.errors import NotFound
 from storage.patients import Patient
 from storage.records import damage_in
-
-REASON_MAX = 120
+from storage.store import iso
 
 
 def echo_of(kind: str, measured: dict) -> str:
@@ -86,9 +97,57 @@ def reading_lines(view: Store, patient: Patient, readings: list) -> list[str]:
     return table(rows, columns)
 
 
-@click.group()
-def readings() -> None:
-    """Readings patients and CHWs sent."""
+@click.group(invoke_without_command=True)
+@click.option("--since", help="Only readings taken at or after this moment, like 2026-11-22T08:00+03:00.")
+@json_option
+@paging_options
+@click.pass_context
+def readings(ctx: click.Context, since: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Readings patients and CHWs sent; with no command, lists them for review.
+
+    Newest first (the newest 50 unless --limit or --all), with the patient's short ID,
+    the reading as replies echo it, its level, who sent it and when (the patient's own
+    time). With --json: one reading a line.
+    """
+    if ctx.invoked_subcommand is not None:
+        if since or as_json or limit or show_all:
+            raise click.ClickException("--since, --json, --limit and --all list readings: give them without a command")
+        return
+    list_readings(since, as_json, page_size(limit, show_all))
+
+
+def list_readings(since: str | None, as_json: bool, size: int | None) -> None:
+    view = listing()
+    where, params = ("WHERE taken_at >= ?", [iso(parse_moment(since, "--since"))]) if since else ("", [])
+    total = view.one(f"SELECT count(*) FROM readings {where}", params)[0]  # noqa: S608
+    ids = [r[0] for r in view.execute(
+        f"SELECT id FROM readings {where} ORDER BY taken_at DESC, id DESC LIMIT ?",  # noqa: S608
+        [*params, -1 if size is None else size],
+    ).fetchall()]
+    found = sound(r for r in (view.readings.get(i) for i in ids) if r is not None)
+    owners: dict[int, Patient] = {}
+    for reading in found:
+        if reading.patient_id not in owners:
+            # A damaged name does not matter here: the short ID and time zone are plain.
+            owners[reading.patient_id] = view.patients.get(reading.patient_id)
+    if as_json:
+        for reading in found:
+            click.echo(json.dumps(reading_rows(owners[reading.patient_id], [reading])[0], ensure_ascii=False))
+    elif not found:
+        click.echo("No readings" + (" since then." if since else " yet."))
+    else:
+        who = Submitters(view)
+        rows = [
+            {"id": r.id, "patient": owners[r.patient_id].short_id, "reading": echo_of(r.kind, r.measured),
+             "level": r.level, "by": who.describe(r.submitted_by, owners[r.patient_id]),
+             "when": when_local(r.taken_at, owners[r.patient_id].time_zone)}
+            for r in found
+        ]
+        columns = [("id", "READING ID"), ("patient", "PATIENT"), ("reading", "READING"), ("level", "LEVEL"),
+                   ("by", "SENT BY"), ("when", "WHEN")]
+        for line in table(rows, columns):
+            click.echo(line)
+    note_more(len(ids), total)
 
 
 @readings.command("move")
@@ -103,9 +162,7 @@ def readings_move(reading_id: str, to_patient: str, reason: str) -> None:
     log with both patients' short IDs and the reason.
     """
     st = store()
-    reason = " ".join(reason.split())
-    if not reason or len(reason) > REASON_MAX:
-        raise click.ClickException(f"give a reason of 1 to {REASON_MAX} characters")
+    reason = clean_reason(reason)
     try:
         row_id = int(reading_id.strip())
         if not 0 < row_id < 2**63:
@@ -117,7 +174,7 @@ def readings_move(reading_id: str, to_patient: str, reason: str) -> None:
         reading = st.readings.get(row_id)
         if reading is None:
             raise click.ClickException(f"no reading {row_id}; see `lowband patients show` for reading IDs")
-        target = find_patient(st, to_patient)
+        target = open_record(st, to_patient, "moving a reading to it")
         source = st.patients.get(reading.patient_id)
         if source.id == target.id:
             raise click.ClickException(f"reading {row_id} is already patient {target.short_id}'s")
