@@ -7,6 +7,7 @@ is reached at the first try and goes no further."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -100,3 +101,15 @@ def test_with_nobody_on_call_the_alert_goes_straight_to_the_admin(twilio, store,
     ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
     twilio.sms(AMINA, "BP 190/125")
     assert [m.phone for m in store.outbox.list() if m.purpose == "alert"] == [ADMIN]
+
+
+def test_lowband_alerts_shows_an_undelivered_alert(twilio, store, clock, run_cli):
+    clinic(store, run_cli)
+    twilio.sms(AMINA, "BP 190/125")
+    for _ in range(4):
+        dispatch_once(store, FailingForGood(), now=clock.now)
+        clock.now += timedelta(minutes=1)
+    result = run_cli("alerts", "--undelivered")
+    assert result.exit_code == 0 and "UNDELIVERED" in result.stdout, result.output
+    [row] = [json.loads(line) for line in run_cli("alerts", "--json").stdout.splitlines()]
+    assert row["delivery"] == "UNDELIVERED"

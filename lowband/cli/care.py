@@ -84,20 +84,25 @@ def _patient_ids(st) -> dict[int, str]:
 
 @click.command()
 @click.option("--status", type=click.Choice(["open", "acknowledged", "withdrawn"]), help="Only these.")
+@click.option("--undelivered", is_flag=True, help="Only alerts no clinician or admin could be reached for.")
 @json_option
 @paging_options
-def alerts(status: str | None, as_json: bool, limit: int | None, show_all: bool) -> None:
-    """Alerts raised by readings and triage.
+def alerts(status: str | None, undelivered: bool, as_json: bool, limit: int | None, show_all: bool) -> None:
+    """Alerts raised by readings and triage, and whether they reached anyone.
 
-    The newest 50 unless --limit or --all.
+    DELIVERY is reached (a carrier took an alert SMS), pending (still trying, up to
+    the other clinicians and the admins) or UNDELIVERED (nobody could be reached:
+    phone the patient). The newest 50 unless --limit or --all.
     """
     size = page_size(limit, show_all)
     st = listing()
     ids = _patient_ids(st)
-    rows = [{"ref": a.ref, "patient": ids.get(a.patient_id), "status": a.status, "reason": a.reason,
-             "raised": a.created_at} for a in newest(sound(st.alerts.list(status)), size)]
-    emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("raised", "RAISED"),
-                         ("reason", "REASON")], "No alerts.")
+    found = [a for a in sound(st.alerts.list(status)) if not undelivered or a.delivery == "undelivered"]
+    rows = [{"ref": a.ref, "patient": ids.get(a.patient_id), "status": a.status,
+             "delivery": a.delivery.upper() if a.delivery == "undelivered" else a.delivery, "reason": a.reason,
+             "raised": a.created_at} for a in newest(found, size)]
+    emit(rows, as_json, [("ref", "REF"), ("patient", "PATIENT"), ("status", "STATUS"), ("delivery", "DELIVERY"),
+                         ("raised", "RAISED"), ("reason", "REASON")], "No alerts.")
 
 
 @click.command()
