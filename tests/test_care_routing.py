@@ -182,7 +182,7 @@ def test_oncall_list_json_shows_the_shift_and_remove_removes_it(clinic, run_cli,
     assert listed.exit_code == 0, listed.output
     (row,) = jsonl(listed.stdout)
     assert row == {"shift": row["shift"], "name": "Wanjiru Kamau", "role": "clinician",
-                   "from": "2099-01-01T05:00:00+00:00", "until": "2099-01-01T17:00:00+00:00"}
+                   "from": "2099-01-01T05:00:00+00:00", "until": "2099-01-01T17:00:00+00:00", "note": ""}
     assert "oncall.add" in [e.action for e in clinic.audit.entries()]
 
     removed = run_cli("users", "oncall", "remove", str(row["shift"]))
@@ -388,3 +388,10 @@ def test_a_clinician_who_texted_stop_is_off_call_but_their_commands_still_work(l
     assert WANJIRU not in to and KEVIN in to, to
     ref = next(m.body.split()[1].rstrip(":") for m in queued if m.body.startswith("URGENT"))
     assert line.text(WANJIRU, f"{ref} OK") == [f"{ref} marked as handled. Thank you."]
+
+
+def test_the_rota_says_who_it_skips_after_stop(line, clinic, run_cli):
+    add_shift(run_cli, WANJIRU, "2099-01-01T08:00+03:00", "2099-01-01T20:00+03:00")
+    line.text(WANJIRU, "STOP")
+    [row] = jsonl(run_cli("users", "oncall", "list", "--json").stdout)
+    assert row["name"] == "Wanjiru Kamau" and row["note"] == "skipped: texted STOP"

@@ -54,17 +54,22 @@ def oncall_add(phone: str, starts: str, ends: str) -> None:
 @json_option
 @paging_options
 def oncall_list(as_json: bool, limit: int | None, show_all: bool) -> None:
-    """Shifts now and to come, soonest first."""
+    """Shifts now and to come, soonest first. Someone whose number texted STOP is
+    skipped by the rota (nothing sent to them arrives): NOTE says so."""
     size = page_size(limit, show_all)
     st = listing()
-    names = {u.id: (u.name, u.role) for u in sound(st.staff.all())}
+    staff = {u.id: u for u in sound(st.staff.all())}
+    stopped = {i for i, u in staff.items() if st.contacts.is_opted_out(st.phone_index(u.phone))}
     rows = [
-        {"shift": s.id, "name": names.get(s.staff_id, ("?", "?"))[0], "role": names.get(s.staff_id, ("?", "?"))[1],
-         "from": s.starts_at, "until": s.ends_at}
+        {"shift": s.id, "name": staff[s.staff_id].name if s.staff_id in staff else "?",
+         "role": staff[s.staff_id].role if s.staff_id in staff else "?", "from": s.starts_at, "until": s.ends_at,
+         "note": "skipped: texted STOP" if s.staff_id in stopped else ""}
         for s in first(st.rota.shifts(st.now_iso()), size)
     ]
     emit(rows, as_json, [("shift", "SHIFT"), ("name", "NAME"), ("role", "ROLE"), ("from", "FROM"),
-                         ("until", "UNTIL")], "No shifts: every clinician and pharmacist is on call.")
+                         ("until", "UNTIL"), ("note", "NOTE")], "No shifts: every clinician and pharmacist is on call.")
+    if not rows and stopped and not as_json:
+        click.echo(f"Skipped because they texted STOP: {', '.join(staff[i].name for i in sorted(stopped))}.", err=True)
 
 
 @oncall.command("remove")
