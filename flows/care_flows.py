@@ -9,12 +9,14 @@ from typing import Any
 
 from flows import care
 from flows import effects as fx
+from flows.catalog import default_catalog
 from flows.compact import AMBIGUOUS_UNIT
 from flows.context import Context
-from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
+from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, match_option, msg
 from flows.patient_flows import YES_NO, registry
 from flows.readings import KINDS, MG_DL, MMOL_L, format_reading, glucose_reading
 from flows.runner import Action
+from flows.segments import fits_one_segment
 
 READING_OPTIONS = tuple(
     Option(kind, KINDS[kind].label, f"words.kind.{kind}")
@@ -147,12 +149,87 @@ def refill_start(turn: Turn) -> Answer:
     return Answer(goto="@refill_pick")
 
 
+# Paging the medicine list, as USSD menus in East Africa do ("98 MORE"): never a medicine's
+# number, since numbers stay the same on every page (with 12 medicines, 9 is a medicine).
+MORE = "98"
+
+
+def _shown(ctx: Context, data: Mapping[str, Any], session: Session | None = None) -> list[tuple[int, str]]:
+    """The patient's medicines as first listed, kept for the whole question: a number means
+    the same medicine on every page, even if the clinic changes the list meanwhile."""
+    shown = data.get("shown")
+    if shown is None:
+        if session is None:
+            raise Invalid("refill.which")
+        shown = [[med_id, label] for med_id, label in ctx.directory.medications(session.patient_id)]
+        session.data["shown"] = shown
+    return [(int(med_id), str(label)) for med_id, label in shown]
+
+
 def medicine_options(ctx: Context, session: Session) -> list[Option]:
-    return [Option(str(med_id), label) for med_id, label in ctx.directory.medications(session.patient_id)]
+    return [Option(str(med_id), label) for med_id, label in _shown(ctx, session.data, session)]
+
+
+def _numbered(options: list[Option], first: int, last: int) -> list[Any]:
+    return [part for number in range(first, last + 1) for part in (str(number + 1), options[number].label)]
+
+
+def _page_of(options: list[Option], first: int, last: int) -> list[Any]:
+    note = "refill.page_last" if last == len(options) - 1 else "refill.page_more"
+    return [*_numbered(options, first, last), msg(note, first=first + 1, last=last + 1, total=len(options))]
+
+
+def medicine_page(ctx: Context, session: Session) -> dict[str, Any]:
+    """The list as one SMS: all of it when it fits, else the page that starts at
+    data["first"], as many whole names as fit, then "(1-4 of 6, 98 for more)"."""
+    options = medicine_options(ctx, session)
+    first, last = _page_span(ctx, session, options)
+    if (first, last) == (0, len(options) - 1):
+        return {"choices": _numbered(options, first, last)}
+    return {"choices": _page_of(options, first, last)}
+
+
+def _page_span(ctx: Context, session: Session, options: list[Option]) -> tuple[int, int]:
+    catalog = ctx.catalog or default_catalog()
+
+    def fits(choices: list[Any]) -> bool:
+        return fits_one_segment(catalog.render(session.language, msg("refill.which", choices=choices)))
+
+    if not options or fits(_numbered(options, 0, len(options) - 1)):
+        return 0, len(options) - 1
+    first = min(int(session.data.get("first", 0)), len(options) - 1)
+    last = first
+    while last + 1 < len(options) and fits(_page_of(options, first, last + 1)):
+        last += 1
+    return first, last
+
+
+def _keep_list(ctx: Context, session: Session) -> tuple[Option, ...]:
+    """Runs before every answer is read: the list the answer refers to is kept in the
+    session (an answer to a question asked before lists were kept finds it too). No
+    options for the engine to match: parse_medicine reads numbers, names and 98 itself."""
+    _shown(ctx, session.data, session)
+    return ()
+
+
+def parse_medicine(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
+    """A medicine by its number (on any page) or its name, or 98 for the next page."""
+    if text.strip().strip(".)#").strip() == MORE:
+        return MORE
+    options = [Option(str(med_id), label) for med_id, label in _shown(ctx, data)]
+    option = match_option(text, options, lambda key: set())
+    if option is None:
+        raise Invalid("refill.which")
+    return option.value
 
 
 def medicine_chosen(value: str, turn: Turn) -> Answer:
-    label = dict((str(i), lbl) for i, lbl in turn.ctx.directory.medications(turn.session.patient_id))[value]
+    if value == MORE:
+        session, ctx = turn.session, turn.ctx
+        options = medicine_options(ctx, session)
+        _, last = _page_span(ctx, session, options)
+        return Answer(data={"first": last + 1 if last + 1 < len(options) else 0})
+    label = dict(_shown(turn.ctx, turn.data))[int(value)]
     return Answer(goto="confirm", data={"medication_id": int(value), "medicine": label})
 
 
@@ -180,7 +257,8 @@ registry.flow(
         name="refill_pick",
         start="which",
         steps={
-            "which": Step(prompt="refill.which", choose=medicine_options, then=medicine_chosen, hint="refill.which"),
+            "which": Step(prompt="refill.which", params=medicine_page, choose=_keep_list, parse=parse_medicine,
+                          then=medicine_chosen, hint="refill.which"),
             "confirm": Step(prompt="refill.confirm", options=YES_NO, then=refill_confirmed, hint="refill.confirm",
                             numbered=False,
                             params=lambda ctx, session: {"medicine": session.data.get("medicine", "")}),

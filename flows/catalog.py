@@ -4,10 +4,18 @@ Keys are symbolic ("menu.main"); the English catalog holds the English text, so 
 never carries prose. Catalogs are read once at start-up with Babel (no compile step to
 forget). A key may have a voice variant ("menu.main@voice") for the IVR.
 
-Every SMS must fit one segment, so each placeholder has a longest length; values are
-clipped to it, and the segment test renders every message with values that long.
+Every SMS must fit one segment, so each placeholder has a longest length, and the segment
+test renders every message with values that long. Names and other text from outside are
+clipped to it. Values that are clinical or that someone types back are never clipped (see
+WHOLE): references, an alert's readings, staff advice and notes, task lists, numbers. The
+code that makes them keeps them in bounds instead: references are sized for ten years
+(`ref`), staff text is refused unless it fits whole (flows.staff_commands), lists are
+paged by measuring each page (TASKS, the refill list), and an alert whose readings do not
+fit one SMS runs into a second segment of the same message rather than lose one.
 Outgoing SMS text is folded to GSM-7 (accents that GSM lacks are dropped) because a
-single non-GSM letter would cut the segment from 160 characters to 70.
+single non-GSM letter would cut the segment from 160 characters to 70; letters with no GSM
+equivalent (Amharic, Arabic, Chinese, emoji) in a whole value are sent as UCS-2, never as
+question marks.
 """
 
 from __future__ import annotations
@@ -50,14 +58,19 @@ PLACEHOLDERS: dict[str, str] = {
     "hint": "Send it like: BP 140/90 GLU 7.2",
     "example": "BP 140/90 GLU 7.2",
     "value": "25.5",
-    "ref": "RF1234",
+    # References: the prefix and up to 7 digits, ten years of a district's traffic
+    # (2 million alerts) five times over. Never clipped.
+    "ref": "RF1234567",
     "medicine": "Hydrochlorothiazide 25mg x30",
-    "where": "Pharmacy window 2, Kisumu East clinic",
-    "why": "out of stock until Friday, come Monday",
+    # A pharmacist's note: staff_commands.NOTE_MAX characters, never clipped.
+    "where": "Pharmacy window 12, Kisumu East clinic 1",
+    "why": "out of stock till Friday, come on Monday",
     "advice": "x" * 130,  # staff_commands.ADVICE_MAX
     "about": "F 102y",
     "problem": "Cough/breathing",
     "days": "365",
+    # An alert's readings: what fits one SMS. More urgent values than this run the alert
+    # into a second segment (never clipped); tests/test_staff_text_whole.py measures five.
     "summary": "BP 185/125 P130 GLU 16.7 (301mg/dL)",
     "tasks": "1042 alert A123; 5520 no reading yet; 3381 last reading 12d ago; 7781 last reading 30d ago",
     "more": " And 12 more.",
@@ -65,13 +78,24 @@ PLACEHOLDERS: dict[str, str] = {
     "hours": "168",
     "limit": "130",
     "over": "999",
-    "text": "Nurse (C1234): " + "x" * 130,  # a held or relayed message: the longest advice
+    "text": "Nurse (C1234567): " + "x" * 130,  # a held or relayed message: the longest advice
     "phone": "+254712345678901",  # E.164 at its longest in practice
     "who": "shared phone",  # alert.who_*, measured nested in each language
     "action": "Opted out, no advice: CALL.",  # alert.advice_given or alert.no_sms, likewise
     "words": "x" * 130,  # a patient's own words for the nurse: care_flows.DESCRIPTION_MAX
+    "parts": "3",  # SMS a staff message in UCS-2 may take: staff_commands.WIDE_PARTS_MAX
+    # A page of a list (TASKS, the refill list): items first-last of total, then page next.
+    # Numbers are never clipped; each page is measured as sent by the code that pages.
+    "first": "999",
+    "last": "999",
+    "total": "999",
+    "next": "99",
 }
 LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
+# Never clipped: a clipped reference finds nothing when typed back ("RF10.. OK"), and a
+# clipped reading, advice or task list hides something clinical. Each is kept in bounds
+# where it is made (see the module's docstring); numbers are never clipped either.
+WHOLE = frozenset({"ref", "summary", "advice", "where", "why", "text", "tasks"})
 
 
 def strip_accents(word: str) -> str:
@@ -157,9 +181,14 @@ class Catalog:
             text = fold_to_gsm(text)
             if not fits_one_segment(text):
                 # Something the sender typed (a name, an ID) has a letter GSM-7 lacks,
-                # which would make this SMS cost 2-3x: replace those letters instead.
-                gsm_values = {k: _gsm_only(v) for k, v in values.items()}
-                text = fold_to_gsm(template.format(**gsm_values))
+                # which would make this SMS cost 2-3x: replace those letters instead. A
+                # whole value keeps its letters (staff advice in Amharic is sent as UCS-2,
+                # measured and bounded by the code that accepted it).
+                gsm_values = {k: v if k in WHOLE else _gsm_only(v) for k, v in values.items()}
+                try:
+                    text = fold_to_gsm(template.format(**gsm_values))
+                except (KeyError, IndexError, ValueError):
+                    text = fold_to_gsm(self.text(FALLBACK, key).format(**gsm_values))
         return text
 
     def _value(self, language: str, name: str, value: Any, channel: str) -> str:
@@ -169,6 +198,8 @@ class Catalog:
             return self.render(language, value, channel)
         if isinstance(value, Sequence) and not isinstance(value, str):
             return " ".join(self._value(language, name, v, channel) for v in value)
+        if name in WHOLE or isinstance(value, int | float):
+            return str(value)
         return _clip(str(value), LIMITS.get(name))
 
 

@@ -297,7 +297,7 @@ def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
     kind = staff_commands.KINDS_BY_PREFIX[match.group(1).upper()] if match else None
     if kind not in ("consult", "refill") or not match.group(3).strip():
         return None
-    ref = f"{match.group(1).upper()}{match.group(2)}"
+    ref = staff_commands.ref_of(match)
     request = ctx.directory.request(kind, ref)
     patient = ctx.person(request.patient_id) if request else None
     if patient is None:

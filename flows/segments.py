@@ -56,15 +56,17 @@ def _widths(text: str, enc: str) -> list[int]:
     return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
 
 
-def units(text: str) -> int:
+def units(text: str, enc: str | None = None) -> int:
     """Length as the carrier counts it: GSM-7 units (extension characters 2) or,
-    for UCS-2 texts, UTF-16 code units (an emoji outside the BMP is 2)."""
-    return sum(_widths(text, encoding(text)))
+    for UCS-2 texts, UTF-16 code units (an emoji outside the BMP is 2). `enc` counts it
+    as sent in that encoding (a GSM-7 text inside a UCS-2 message: 1 unit a character)."""
+    return sum(_widths(text, enc or encoding(text)))
 
 
-def segments(text: str) -> int:
-    """How many SMS the text is sent as. An empty text is still one SMS."""
-    enc = encoding(text)
+def segments(text: str, enc: str | None = None) -> int:
+    """How many SMS the text is sent as (in `enc` if given, as part of a longer message
+    in that encoding would be). An empty text is still one SMS."""
+    enc = enc or encoding(text)
     widths = _widths(text, enc)
     if sum(widths) <= SINGLE_LIMIT[enc]:
         return 1

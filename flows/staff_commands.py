@@ -3,25 +3,33 @@ same words from anyone else are refused and audited.
 
   CHW:          BP 1042 150/95 | 1042 BP 150/95 GLU 6.1    relay readings
                 REG <name> <F|M> <birth year> [phone]      register a patient
-                TASKS                                      who needs a visit
+                TASKS [page]                               who needs a visit, most urgent first
                 UNDO                                       remove the last relay
   Clinician:    A12 OK          an alert is handled
                 C7 <advice>     answer a consultation;  C7 CLOSE  ends it
   Pharmacist:   RF12 OK [where] the refill is ready;     RF12 NO <why>  it is not
   Any staff:    PIN <patient ID> reset a patient's PIN
+
+References are a prefix and a decimal number (A12, RF100000, C2000000): issued with up
+to 7 digits (storage.care.next_ref), typed back in any case, with or without leading zeros.
+Words staff write for a patient reach them whole or are refused with the length allowed;
+they are never cut (see `deliverable`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from flows import care
 from flows import effects as fx
+from flows.catalog import Catalog, default_catalog
 from flows.compact import looks_like_compact, parse_compact
 from flows.context import Context, PatientView
 from flows.engine import Message, Outcome, Session, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name, clean_phone, clean_sex
 from flows.patient_flows import MAX_PROFILES, short_name
+from flows.segments import GSM_7, SINGLE_LIMIT, UCS_2, encoding, fits_one_segment, fold_to_gsm, segments, units
 
 MAY_RESET_ANY = {"chw_supervisor", "clinician", "admin"}
 MAY_ANSWER = {
@@ -29,11 +37,23 @@ MAY_ANSWER = {
     "consult": {"clinician", "admin"},
     "refill": {"pharmacist", "clinician", "admin"},
 }
-REF = re.compile(r"^(A|RF|C)(\d{1,6})\b\s*(.*)$", re.IGNORECASE | re.DOTALL)
+# Up to 9 digits typed: every reference issued (7 digits for ten years, more after that)
+# is accepted, whatever its case and with leading zeros ("rf0012 ok" answers RF12).
+REF = re.compile(r"^(A|RF|C)(\d{1,9})\b\s*(.*)$", re.IGNORECASE | re.DOTALL)
 KINDS_BY_PREFIX = {"A": "alert", "RF": "refill", "C": "consult"}
-# A relayed advice must fit the patient's one SMS with its "Nurse (C7):" prefix.
+# Staff words in the Latin alphabet (folded to GSM-7 like every SMS) must fit the patient's
+# one SMS, and are at most this long: an advice with its "Nurse (C7):" prefix, a note.
 ADVICE_MAX = 130
 NOTE_MAX = 40
+# Words in a script GSM-7 lacks (Amharic, Arabic, Chinese) or with emoji go as UCS-2, whole,
+# in at most this many SMS (70 UCS-2 characters in one, 67 a part once split; an emoji
+# takes 2). Anything longer is refused with the length allowed, never cut or turned to "?".
+WIDE_PARTS_MAX = 3
+
+
+def ref_of(match: re.Match) -> str:
+    """The reference a REF match names, as issued: "rf0012" is RF12."""
+    return f"{match.group(1).upper()}{int(match.group(2))}"
 
 
 def looks_like_staff_command(text: str) -> bool:
@@ -62,7 +82,7 @@ def respond(session: Session, text: str, ctx: Context) -> Outcome:
     if command == "reg":
         return register(session, words[1:], ctx)
     if command == "tasks":
-        return tasks(session, ctx)
+        return tasks(session, ctx, words[1] if len(words) == 2 else "1")
     match = REF.match(text)
     if match:
         return answer_request(session, match, ctx)
@@ -166,28 +186,58 @@ def _looks_like_phone(token: str) -> bool:
     return token.startswith(("+", "0")) or digits >= 7
 
 
-def tasks(session: Session, ctx: Context) -> Outcome:
+def tasks(session: Session, ctx: Context, page_asked: str = "1") -> Outcome:
+    """The CHW's patients who need a visit, most urgent first (open alerts, then longest
+    without a reading), each ID and reference whole. When they do not fit one SMS they are
+    paged ("Tasks 1-6 of 40: ... Send TASKS 2 for more."), each page measured as sent."""
     due = ctx.directory.chw_tasks(ctx.staff.id, ctx.now)
     if not due:
         return Outcome(session, [msg("chw.no_tasks")])
-    shown, text = 0, ""
-    for short_id, what in due:
-        item = f"{short_id} {what}"
-        # One SMS: list as many as fit, then say how many more.
-        if len(text) + len(item) + 2 > TASKS_ROOM:
-            break
-        text = f"{text}; {item}" if text else item
-        shown += 1
-    more = len(due) - shown
-    return Outcome(session, [msg("chw.tasks", tasks=text, more=msg("chw.tasks_more", count=more) if more else "")])
+    items = [f"{short_id} {what}" for short_id, what in due]
+    catalog, language = ctx.catalog or default_catalog(), session.language
+    whole = msg("chw.tasks", tasks="; ".join(items), more="")
+    pages = [(0, len(items) - 1)] if fits_one_segment(catalog.render(language, whole)) else _task_pages(
+        items, catalog, language)
+    page = _page_number(page_asked)
+    if not 1 <= page <= len(pages):
+        return Outcome(session, [msg("chw.tasks_no_page", count=len(pages))])
+    if len(pages) == 1:
+        return Outcome(session, [whole])
+    return Outcome(session, [_task_page(items, pages[page - 1], page, final=page == len(pages))])
 
 
-TASKS_ROOM = 110
+def _page_number(typed: str) -> int:
+    """TASKS 2 is page 2; TASKS alone (or with a word) the first; an absurd number none."""
+    if not typed.isascii() or not typed.isdigit():
+        return 1
+    return int(typed) if len(typed) <= 4 else 0
+
+
+def _task_page(items: list[str], span: tuple[int, int], page: int, *, final: bool) -> Message:
+    first, last = span
+    shown = {"first": first + 1, "last": last + 1, "total": len(items), "tasks": "; ".join(items[first:last + 1])}
+    return msg("chw.tasks_last", **shown) if final else msg("chw.tasks_page", next=page + 1, **shown)
+
+
+def _task_pages(items: list[str], catalog: Catalog, language: str) -> list[tuple[int, int]]:
+    """(first, last) item of each page: as many whole items as one SMS holds, measured
+    with "Send TASKS n for more" whether or not the page turns out to be the last."""
+    pages: list[tuple[int, int]] = []
+    while not pages or pages[-1][1] + 1 < len(items):
+        first = pages[-1][1] + 1 if pages else 0
+        last, page = first, len(pages) + 1
+        while last + 1 < len(items) and all(
+            fits_one_segment(catalog.render(language, _task_page(items, (first, last + 1), page, final=final)))
+            for final in (False, True)
+        ):
+            last += 1
+        pages.append((first, last))
+    return pages
 
 
 def answer_request(session: Session, match: re.Match, ctx: Context) -> Outcome:
-    prefix, number, rest = match.group(1).upper(), match.group(2), match.group(3).strip()
-    kind, ref = KINDS_BY_PREFIX[prefix], f"{prefix}{number}"
+    prefix, rest = match.group(1).upper(), match.group(3).strip()
+    kind, ref = KINDS_BY_PREFIX[prefix], ref_of(match)
     staff = ctx.staff
     if staff.role not in MAY_ANSWER[kind]:
         return Outcome(session, [msg("staff.not_allowed", ref=ref)],
@@ -216,10 +266,6 @@ def _refill(session, ref, request, patient, rest, ctx) -> Outcome:
     verb, note = verb.upper(), note.strip()
     if verb not in ("OK", "NO") or (verb == "NO" and not note):
         return Outcome(session, [msg("staff.refill_help", ref=ref)])
-    if len(note) > NOTE_MAX:
-        return Outcome(session, [msg("staff.too_long", ref=ref, limit=NOTE_MAX, over=len(note) - NOTE_MAX)])
-    if request.status != "requested":
-        return Outcome(session, [msg("staff.already", ref=ref)])
     ready = verb == "OK"
     if ready:
         where = note or ctx.config.clinic_name
@@ -228,9 +274,14 @@ def _refill(session, ref, request, patient, rest, ctx) -> Outcome:
     else:
         plain = msg("refill.refused", ref=ref, medicine=request.label, why=note)
         discreet = msg("refill.refused_discreet", ref=ref)
+    fit = deliverable(note, [plain, discreet], patient, NOTE_MAX, ctx)
+    if not fit.whole:
+        return Outcome(session, [fit.refusal(ref)])
+    if request.status != "requested":
+        return Outcome(session, [msg("staff.already", ref=ref)])
     notify = _to_patient(patient, plain, discreet, purpose="refill")
     return Outcome(
-        session, [msg("staff.refill_sent", ref=ref, patient_id=patient.short_id)],
+        session, [fit.sent(ref, patient, "staff.refill_sent")],
         [fx.AnswerRefill(ref, ready, note, ctx.staff.id), notify],
     )
 
@@ -242,14 +293,82 @@ def _consult(session, ref, request, patient, rest, ctx) -> Outcome:
         return Outcome(session, [msg("staff.already", ref=ref)])
     if rest.upper() == "CLOSE":
         return Outcome(session, [msg("staff.consult_closed", ref=ref)], [fx.CloseConsult(ref, ctx.staff.id)])
-    if len(rest) > ADVICE_MAX:
-        return Outcome(session, [msg("staff.too_long", ref=ref, limit=ADVICE_MAX, over=len(rest) - ADVICE_MAX)])
     advice = msg("consult.advice", ref=ref, advice=rest)
-    notify = _to_patient(patient, advice, msg("consult.advice_discreet", ref=ref), purpose="consult")
+    discreet = msg("consult.advice_discreet", ref=ref)
+    fit = deliverable(rest, [advice], patient, ADVICE_MAX, ctx)
+    if not fit.whole:
+        return Outcome(session, [fit.refusal(ref)])
+    notify = _to_patient(patient, advice, discreet, purpose="consult")
     return Outcome(
-        session, [msg("staff.advice_sent", ref=ref, patient_id=patient.short_id)],
-        [notify, fx.Audit("consult.advice", f"consult:{ref}", f"staff={ctx.staff.id}")],
+        session, [fit.sent(ref, patient, "staff.advice_sent")],
+        [notify, fx.Audit("consult.advice", f"consult:{ref}", f"staff={ctx.staff.id} sms={fit.parts}")],
     )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether staff words reach the patient whole, in how many SMS, and if not, how
+    many characters (GSM-7 units, or UTF-16 units for UCS-2: an emoji is 2) are allowed."""
+
+    whole: bool
+    parts: int
+    wide: bool
+    limit: int
+    over: int
+
+    def refusal(self, ref: str) -> Message:
+        if self.wide:
+            return msg("staff.too_long_wide", ref=ref, limit=self.limit, over=self.over, parts=WIDE_PARTS_MAX)
+        return msg("staff.too_long", ref=ref, limit=self.limit, over=self.over)
+
+    def sent(self, ref: str, patient: PatientView, key: str) -> Message:
+        if self.parts > 1:
+            return msg("staff.sent_parts", ref=ref, patient_id=patient.short_id, parts=self.parts)
+        return msg(key, ref=ref, patient_id=patient.short_id)
+
+
+def deliverable(typed: str, carriers: list[Message], patient: PatientView, cap: int, ctx: Context) -> Fit:
+    """Do `typed` words reach the patient whole in every SMS that carries them? Each carrier
+    is rendered as it will be sent: in the patient's language, and relayed through their
+    CHW ("4376: Nurse (C7): ...") in case they have no phone. Latin text (folded to GSM-7)
+    must fit one SMS and `cap` characters; other scripts and emoji go as UCS-2 in at most
+    WIDE_PARTS_MAX SMS. Nothing is ever clipped after this says yes (flows.catalog.WHOLE)."""
+    catalog = ctx.catalog or default_catalog()
+    shared = {"clinic": ctx.config.clinic_name, "emergency": ctx.config.emergency_number}
+    folded = fold_to_gsm(typed)
+    wide = encoding(folded) != GSM_7
+    carrying = [carrier for carrier in carriers if typed in carrier.params.values()]
+    if not folded or not carrying:
+        return Fit(True, 1, wide, cap, 0)
+
+    def sent(words: str) -> list[str]:
+        texts = []
+        for carrier in carrying:
+            params = {name: words if value == typed else value for name, value in carrier.params.items()}
+            own = catalog.render(patient.language, Message(carrier.key, {**shared, **params}))
+            texts += [own, catalog.render(ctx.config.default_language,
+                                          msg("relay.for_patient", patient_id=patient.short_id, text=own))]
+        return texts
+
+    most, used = (WIDE_PARTS_MAX if wide else 1), units(folded)
+    texts = sent(typed)
+    parts = max(segments(text) for text in texts)
+    if parts <= most and (wide or used <= cap):
+        return Fit(True, parts, wide, 0, 0)
+    if not wide:
+        limit = min([SINGLE_LIMIT[GSM_7] - (units(text) - used) for text in texts] + [cap])
+    else:
+        # The longest start of these words that goes whole: exact even where an emoji
+        # (2 units) cannot straddle two parts and leaves one unit of a part unused.
+        low, high = 0, len(typed)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if all(segments(text, UCS_2) <= most for text in sent(typed[:middle])):
+                low = middle
+            else:
+                high = middle - 1
+        limit = units(fold_to_gsm(typed[:low]), UCS_2)
+    return Fit(False, parts, wide, max(limit, 0), max(used - limit, 1))
 
 
 def _to_patient(patient: PatientView, plain: Message, discreet: Message, *, purpose: str) -> fx.NotifyPatient:

@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 def next_ref(store: Store, name: str, prefix: str) -> str:
     """The next short reference for `name` ("alert" -> "A12"), inside the caller's
-    write transaction so two requests never get the same one."""
+    write transaction so two requests never get the same one.
+
+    Plain decimal after the prefix: one key press a character on a keypad phone, no letter
+    to mistake for a digit or to spell a word a patient might text ("ACE", "CAFE"), and
+    every reference ever issued keeps working. Every message is measured with 7 digits,
+    ten years of a district's traffic (2 million alerts) five times over; past that a
+    reference is still never clipped (flows.catalog.WHOLE), only its SMS may grow."""
     with store.write():
         store.execute(
             "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",

@@ -23,7 +23,7 @@ AMINA_ID = "4376"
 
 URGENT_REPLY = (
     "Amina Z.: BP 170/100 is DANGER. Go to Lowband Clinic or the nearest health facility now. "
-    "Emergency: 112. A nurse has been told."
+    "Emergency: 112."
 )
 HIGH_REPLY = "Amina Z.: saved BP 170/100: HIGH (aim <140/90). Reply UNDO if wrong."
 STRICTER_BP = "[bp]\nurgent_at_or_above = { systolic = 170 }  # our clinical lead, 2026\n"
@@ -116,8 +116,7 @@ def test_the_override_changes_only_what_it_names(clinic, make_line, clock, tmp_p
 def test_a_chw_relay_follows_the_override_too(clinic, make_line, clock, tmp_path):
     line = make_line(CARE_RULES=rules_file(tmp_path, STRICTER_BP))
     assert text(line, clock, CHW, f"BP {AMINA_ID} 170/100") == [
-        f"URGENT {AMINA_ID} Amina Z.: BP 170/100 is DANGER. Send them to the health facility now. "
-        "The clinician has been told."
+        f"URGENT {AMINA_ID} Amina Z.: BP 170/100 is DANGER. Send them to the health facility now."
     ]
     (alert,) = clinic.alerts.list()
     assert [m.phone for m in clinic.outbox.list()] == [CLINICIAN]

@@ -108,6 +108,9 @@ class StoreDirectory:
         return RequestView(alert.ref, alert.patient_id, alert.status) if alert else None
 
     def chw_tasks(self, chw_id: int, now: datetime) -> list[tuple[str, str]]:
+        """Every patient on the CHW's panel who needs a visit, most urgent first: open
+        alerts (the longest open first, every open one counted), then who has gone longest
+        without a reading (never measured first). Nobody is left out: TASKS pages them."""
         store = self.store
         panel = store.patients.for_chw(chw_id)
         ids = [p.id for p in panel]
@@ -115,9 +118,10 @@ class StoreDirectory:
         last = store.readings.last_taken(ids)
         due_before = iso(now - timedelta(days=self.config.reading_due_days))
         tasks: list[tuple[str, str]] = []
-        for patient in panel:
-            if patient.id in alerts:
-                tasks.append((patient.short_id, f"alert {alerts[patient.id][0].ref}"))
+        alerting = sorted((alerts[p.id][0].created_at, p.short_id, alerts[p.id]) for p in panel if p.id in alerts)
+        for _, short_id, open_alerts in alerting:
+            more = len(open_alerts) - 1
+            tasks.append((short_id, f"alert {open_alerts[0].ref}" + (f" +{more} more" if more else "")))
         # Then who has gone longest without a reading, never-measured first.
         overdue = sorted(
             (last.get(p.id) or "", p.short_id) for p in panel
