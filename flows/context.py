@@ -60,6 +60,8 @@ class RequestView:
     patient_id: int
     status: str
     label: str = ""  # the medicine of a refill
+    owner_id: int | None = None  # the clinician who answered a consult first
+    owner_name: str = ""
 
 
 class Directory(Protocol):
@@ -109,6 +111,11 @@ class Directory(Protocol):
     def has_open_alert(self, patient_id: int) -> bool: ...
 
     def is_staff_phone(self, phone: str) -> bool: ...
+
+    def can_text(self, patient_id: int) -> bool:
+        """Will an SMS for this patient reach a phone: their own (not opted out), or their
+        active CHW's?"""
+        ...
 
     def people_on_phone(self, phone: str) -> int:
         """How many patients already use this phone number (E.164)."""

@@ -306,8 +306,10 @@ def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
     if len(words) > care_flows.DESCRIPTION_MAX:
         return Outcome(session, [msg("consult.reply_too_long", ref=ref, limit=care_flows.DESCRIPTION_MAX)])
     role = "clinician" if kind == "consult" else "pharmacist"
-    notify = fx.NotifyStaff(role, msg("consult.patient_reply", ref=ref, patient_id=patient.short_id, words=words),
-                            purpose=kind)
+    said = msg("consult.patient_reply", ref=ref, patient_id=patient.short_id, words=words)
+    # To the clinician who owns the consult; before anyone answered, to those on call.
+    notify = fx.NotifyStaffMember(request.owner_id, said, purpose=kind) if request.owner_id else fx.NotifyStaff(
+        role, said, purpose=kind)
     kept = fx.ReplyToConsult(ref, words) if kind == "consult" else fx.Audit("request.patient_reply", f"{kind}:{ref}")
     return Outcome(session, [msg("consult.reply_sent", ref=ref)], [notify, kept])
 

@@ -169,6 +169,23 @@ class OpenConsult:
 
 
 @dataclass(frozen=True)
+class TakeConsult:
+    """The first clinician to answer a consult owns it."""
+
+    ref: str
+    staff_id: int
+
+
+@dataclass(frozen=True)
+class NotifyStaffMember:
+    """Queue one SMS to one staff user (a consult's owner)."""
+
+    staff_id: int
+    message: object
+    purpose: str = "consult"
+
+
+@dataclass(frozen=True)
 class ReplyToConsult:
     """A patient's words about their own consult, kept in its thread."""
 

@@ -281,7 +281,7 @@ def _refill(session, ref, request, patient, rest, ctx) -> Outcome:
         return Outcome(session, [msg("staff.already", ref=ref)])
     notify = _to_patient(patient, plain, discreet, purpose="refill")
     return Outcome(
-        session, [fit.sent(ref, patient, "staff.refill_sent")],
+        session, [_told(fit, ref, patient, "staff.refill_sent", ctx)],
         [fx.AnswerRefill(ref, ready, note, ctx.staff.id), notify],
     )
 
@@ -291,8 +291,15 @@ def _consult(session, ref, request, patient, rest, ctx) -> Outcome:
         return Outcome(session, [msg("staff.consult_help", ref=ref)])
     if request.status != "open":
         return Outcome(session, [msg("staff.already", ref=ref)])
+    if request.owner_id and request.owner_id != ctx.staff.id and ctx.staff.role != "admin":
+        # Two clinicians answering one patient at once would give two sets of advice.
+        return Outcome(session, [msg("staff.consult_owned", ref=ref, name=request.owner_name)])
+    take = fx.TakeConsult(ref, ctx.staff.id)
     if rest.upper() == "CLOSE":
-        return Outcome(session, [msg("staff.consult_closed", ref=ref)], [fx.CloseConsult(ref, ctx.staff.id)])
+        closing = msg("consult.closed_patient", ref=ref)
+        told = _to_patient(patient, closing, closing, purpose="consult")
+        closed = fx.CloseConsult(ref, ctx.staff.id)
+        return Outcome(session, [msg("staff.consult_closed", ref=ref)], [take, closed, told])
     advice = msg("consult.advice", ref=ref, advice=rest)
     discreet = msg("consult.advice_discreet", ref=ref)
     fit = deliverable(rest, [advice], patient, ADVICE_MAX, ctx)
@@ -300,9 +307,16 @@ def _consult(session, ref, request, patient, rest, ctx) -> Outcome:
         return Outcome(session, [fit.refusal(ref)])
     notify = _to_patient(patient, advice, discreet, purpose="consult")
     return Outcome(
-        session, [fit.sent(ref, patient, "staff.advice_sent")],
-        [notify, fx.Audit("consult.advice", f"consult:{ref}", f"staff={ctx.staff.id} sms={fit.parts}")],
+        session, [_told(fit, ref, patient, "staff.advice_sent", ctx)],
+        [take, notify, fx.Audit("consult.advice", f"consult:{ref}", f"staff={ctx.staff.id} sms={fit.parts}")],
     )
+
+
+def _told(fit, ref: str, patient: PatientView, key: str, ctx: Context) -> Message:
+    """What staff are told: never 'on its way' when no SMS can reach the patient."""
+    if not ctx.directory.can_text(patient.id):
+        return msg("staff.cannot_text", ref=ref, patient_id=patient.short_id)
+    return fit.sent(ref, patient, key)
 
 
 @dataclass(frozen=True)

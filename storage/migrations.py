@@ -295,6 +295,13 @@ def clinic_admin(db: Database) -> None:
     db.execute("CREATE INDEX readings_taken ON readings(taken_at)")
 
 
+@migrations(name="0008_consult_owner")
+def consult_owner(db: Database) -> None:
+    # The clinician who answered a consult first owns it: a second answer is refused,
+    # and the patient's replies go to them.
+    db.execute("ALTER TABLE consults ADD COLUMN owner_id INTEGER REFERENCES staff(id)")
+
+
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.
 ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "staff": ("id", ("name", "phone", "email")),

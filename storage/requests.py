@@ -84,9 +84,10 @@ class Consult:
     summary: dict[str, Any]
     status: str
     created_at: str
+    owner_id: int | None = None  # the clinician who answered first
 
 
-_CONSULT_COLUMNS = "id, ref, patient_id, summary, status, created_at"
+_CONSULT_COLUMNS = "id, ref, patient_id, summary, status, created_at, owner_id"
 
 
 class ConsultRepository:
@@ -111,6 +112,13 @@ class ConsultRepository:
     def by_ref(self, ref: str) -> Consult | None:
         row = self.store.one(f"SELECT {_CONSULT_COLUMNS} FROM consults WHERE ref = ?", (ref.upper(),))  # noqa: S608
         return self._consult(row) if row else None
+
+    def take(self, ref: str, staff_id: int) -> bool:
+        """Make `staff_id` the owner unless someone already is; True when they are now."""
+        self.store.execute("UPDATE consults SET owner_id = ? WHERE ref = ? AND owner_id IS NULL",
+                           (staff_id, ref.upper()))
+        consult = self.by_ref(ref)
+        return consult is not None and consult.owner_id == staff_id
 
     def add_reply(self, ref: str, words: str) -> None:
         """A patient's own reply, kept with the consult it answers (sealed, with its time)."""

@@ -281,7 +281,7 @@ def test_a_waiting_refill_is_flagged_once_after_the_set_time_and_not_before(line
 def test_an_answered_refill_is_never_flagged(line, clinic, service, clock):
     asked = clock.now
     line.refill()
-    assert line.text(OTIENO, "RF1 OK window 2") == ["RF1: your answer was sent to patient 4376."]
+    assert line.text(OTIENO, "RF1 OK window 2") == ["RF1: your answer is on its way to patient 4376."]
     assert flag_waiting_refills(clinic, service, asked + timedelta(days=3), 24) == 0
     assert overdue_notes(clinic) == []
 
@@ -347,7 +347,7 @@ def test_the_clinics_lists_show_what_the_texts_created(line, clinic, run_cli):
     line.urgent_bp()
     line.refill()
     line.consult()
-    assert line.text(OTIENO, "RF1 OK window 2") == ["RF1: your answer was sent to patient 4376."]
+    assert line.text(OTIENO, "RF1 OK window 2") == ["RF1: your answer is on its way to patient 4376."]
 
     outputs = {name: run_cli(name, "--json") for name in ("alerts", "refills", "consults")}
     for name, result in outputs.items():

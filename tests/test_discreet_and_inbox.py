@@ -90,10 +90,12 @@ def test_a_discreet_patient_is_never_told_the_medicine_by_sms(line, run_cli):
     assert line.refill() == ["Request RF1 is sent. We will text you when it is ready."]
     # The pharmacist, who is staff, still sees what to prepare.
     assert line.to(PHARMACIST) == ["RF1 Amina Z. (4376) Metformin 500mg x60. Reply RF1 OK or RF1 NO <why>"]
-    assert line.text(PHARMACIST, "RF1 OK window 2") == ["RF1: your answer was sent to patient 4376."]
+    assert line.text(PHARMACIST, "RF1 OK window 2") == ["RF1: your answer is on its way to patient 4376."]
 
     line.refill()
-    assert line.text(PHARMACIST, "RF2 NO out of stock until Friday") == ["RF2: your answer was sent to patient 4376."]
+    assert line.text(PHARMACIST, "RF2 NO out of stock until Friday") == [
+        "RF2: your answer is on its way to patient 4376."
+    ]
 
     assert line.to(AMINA) == [
         "Your request RF1 is ready. Collect it at: window 2",
@@ -105,7 +107,7 @@ def test_a_discreet_patient_is_never_told_the_medicine_by_sms(line, run_cli):
 def test_a_discreet_patient_gets_the_neutral_note_and_reads_the_advice_with_inbox_and_pin(line, run_cli):
     set_discreet(run_cli)
     assert line.consult() == ["Thank you. Your question C1 is with the nurse. You will get their answer by SMS."]
-    assert line.text(CLINICIAN, f"C1 {ADVICE}") == ["C1: your advice was sent to patient 4376."]
+    assert line.text(CLINICIAN, f"C1 {ADVICE}") == ["C1: your advice is on its way to patient 4376."]
     assert line.to(AMINA) == [NEUTRAL_ADVICE.format(ref="C1")]
     assert not any("paracetamol" in body for body in line.to(AMINA))
 
@@ -196,7 +198,7 @@ def test_a_refill_answer_for_a_patient_without_a_phone_goes_to_their_chw(line, c
     with clinic.write():
         ref = clinic.next_ref("refill", "RF")
         clinic.refills.request(ref=ref, patient_id=phoneless.id, medication_id=medicine.id)
-    assert line.text(PHARMACIST, f"{ref} OK") == [f"{ref}: your answer was sent to patient {phoneless.short_id}."]
+    assert line.text(PHARMACIST, f"{ref} OK") == [f"{ref}: your answer is on its way to patient {phoneless.short_id}."]
     (relayed,) = line.to(GRACE)
     assert relayed in led_by_id(
         phoneless.short_id, f"Your refill {ref} (Metformin 500mg x60) is ready. Collect it at: Lowband Clinic"
@@ -212,7 +214,9 @@ def test_advice_for_a_patient_without_a_phone_goes_to_their_chw_in_one_sms(line,
     longest = ("Give paracetamol 500mg every 6 hours and plenty of fluids; bring her to the clinic if the fever "
                "lasts past Friday or she cannot drink.")[:ADVICE_MAX]
     assert len(longest) == ADVICE_MAX
-    assert line.text(CLINICIAN, f"{ref} {longest}") == [f"{ref}: your advice was sent to patient {phoneless.short_id}."]
+    assert line.text(CLINICIAN, f"{ref} {longest}") == [
+        f"{ref}: your advice is on its way to patient {phoneless.short_id}."
+    ]
     (relayed,) = line.to(GRACE)
     assert relayed in led_by_id(phoneless.short_id, f"Nurse ({ref}): {longest}")
     assert segments(relayed) == 1

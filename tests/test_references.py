@@ -135,7 +135,7 @@ def test_refill_refs_are_whole_and_answered_end_to_end(line, clinic, value):
                                        "We will text you when it is ready."]
     assert line.to(PHARMACIST) == [f"{ref} Amina Z. (4376) Metformin 500mg x60. Reply {ref} OK or {ref} NO <why>"]
     # Typed back as a pharmacist types on a keypad: lower case, and once with a leading zero.
-    assert line.text(PHARMACIST, f"{ref.lower()} ok window 2") == [f"{ref}: your answer was sent to patient 4376."]
+    assert line.text(PHARMACIST, f"{ref.lower()} ok window 2") == [f"{ref}: your answer is on its way to patient 4376."]
     assert line.to(AMINA) == [f"Your refill {ref} (Metformin 500mg x60) is ready. Collect it at: window 2"]
     assert clinic.refills.by_ref(ref).status == "ready"
     assert line.text(PHARMACIST, f"RF0{value + 1} NO late") == [f"{ref} was already answered or closed."]
@@ -147,7 +147,7 @@ def test_refill_refs_are_whole_and_answered_end_to_end(line, clinic, value):
     line.text(HALIMA, "1")
     assert line.text(HALIMA, "YES") == [f"Request {discreet} is sent. We will text you when it is ready."]
     assert line.text(PHARMACIST, f"{discreet} NO out of stock until Friday") == [
-        f"{discreet}: your answer was sent to patient 5970."]
+        f"{discreet}: your answer is on its way to patient 5970."]
     assert line.to(HALIMA) == [f"News on your request {discreet}. Reply INBOX, then your PIN, to read it."]
     held = line.text(HALIMA, "INBOX")
     if "PIN" in held[0]:
@@ -167,7 +167,7 @@ def test_consult_refs_are_whole_and_answered_end_to_end(line, clinic, value):
         f"{ref} patient's words: Hot body and headache",
     ]
     assert line.text(CLINICIAN, f"{ref.lower()} Drink plenty of water.") == [
-        f"{ref}: your advice was sent to patient 4376."]
+        f"{ref}: your advice is on its way to patient 4376."]
     assert line.to(AMINA) == [f"Nurse ({ref}): Drink plenty of water."]
     assert line.text(AMINA, f"{ref} thank you") == [f"Thank you. Your message on {ref} was passed on."]
     assert line.to(CLINICIAN)[-1] == f"{ref} from 4376: thank you"

@@ -97,7 +97,7 @@ def test_latin_advice_at_its_limit_arrives_whole_in_one_sms(line, clinic):
     advice = ("Drink plenty of water and take paracetamol 1g up to 4 times a day; come to the clinic if the "
               "fever lasts past Friday, or sooner if worse.")[:ADVICE_MAX]
     assert len(advice) == ADVICE_MAX
-    assert line.text(CLINICIAN, f"{ref} {advice}") == [f"{ref}: your advice was sent to patient {AMINA_ID}."]
+    assert line.text(CLINICIAN, f"{ref} {advice}") == [f"{ref}: your advice is on its way to patient {AMINA_ID}."]
     (sent,) = line.to(AMINA)
     assert sent == f"Nurse ({ref}): {advice}"
     assert segments(sent) == 1
@@ -115,7 +115,7 @@ def test_latin_advice_one_over_is_refused_with_the_exact_length(line, clinic):
 @pytest.mark.parametrize("advice", ACCENTED.values(), ids=ACCENTED.keys())
 def test_accented_advice_arrives_whole_in_one_sms(line, clinic, advice):
     ref = consult(clinic)
-    assert line.text(CLINICIAN, f"{ref} {advice}") == [f"{ref}: your advice was sent to patient {AMINA_ID}."]
+    assert line.text(CLINICIAN, f"{ref} {advice}") == [f"{ref}: your advice is on its way to patient {AMINA_ID}."]
     (sent,) = line.to(AMINA)
     # Accents GSM-7 has stay (é à); the others lose only their accent (ó -> o, ç -> c).
     assert sent == f"Nurse ({ref}): {fold_to_gsm(advice)}"
@@ -168,8 +168,12 @@ def test_a_pharmacists_note_at_its_limit_arrives_whole(line, clinic):
     why = "out of stock till Friday, come on Monday"
     assert len(where) == len(why) == NOTE_MAX
     ready, refused = refill(clinic), refill(clinic)
-    assert line.text(PHARMACIST, f"{ready} OK {where}") == [f"{ready}: your answer was sent to patient {AMINA_ID}."]
-    assert line.text(PHARMACIST, f"{refused} NO {why}") == [f"{refused}: your answer was sent to patient {AMINA_ID}."]
+    assert line.text(PHARMACIST, f"{ready} OK {where}") == [
+        f"{ready}: your answer is on its way to patient {AMINA_ID}."
+    ]
+    assert line.text(PHARMACIST, f"{refused} NO {why}") == [
+        f"{refused}: your answer is on its way to patient {AMINA_ID}."
+    ]
     assert line.to(AMINA) == [
         f"Your refill {ready} (Metformin 500mg x60) is ready. Collect it at: {where}",
         f"Sorry, refill {refused} (Metformin 500mg x60) cannot be given: {why}. Reply NURSE for help.",

@@ -211,6 +211,14 @@ class EffectApplier:
         self.store.consults.open_consult(ref=effect.ref, patient_id=effect.patient_id, summary=effect.summary)
         self.record("consult.opened", f"consult:{effect.ref}")
 
+    def _TakeConsult(self, effect: fx.TakeConsult) -> None:
+        self.store.consults.take(effect.ref, effect.staff_id)
+
+    def _NotifyStaffMember(self, effect: fx.NotifyStaffMember) -> None:
+        user = self.store.staff.get(effect.staff_id)
+        text = self.service.render(self.config.default_language, effect.message)
+        self.store.outbox.enqueue(user.phone, text, effect.purpose)
+
     def _ReplyToConsult(self, effect: fx.ReplyToConsult) -> None:
         self.store.consults.add_reply(effect.ref, effect.words)
         self.record("consult.patient_reply", f"consult:{effect.ref}")

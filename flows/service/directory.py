@@ -103,7 +103,11 @@ class StoreDirectory:
                                store.medications.get(refill.medication_id).label)
         if kind == "consult":
             consult = store.consults.by_ref(ref)
-            return RequestView(consult.ref, consult.patient_id, consult.status) if consult else None
+            if consult is None:
+                return None
+            owner = store.staff.get(consult.owner_id) if consult.owner_id else None
+            return RequestView(consult.ref, consult.patient_id, consult.status, owner_id=consult.owner_id,
+                               owner_name=short_name(owner.name) if owner else "")
         alert = store.alerts.by_ref(ref)
         return RequestView(alert.ref, alert.patient_id, alert.status) if alert else None
 
@@ -139,6 +143,15 @@ class StoreDirectory:
 
     def has_open_alert(self, patient_id: int) -> bool:
         return bool(self.store.alerts.open_for([patient_id]))
+
+    def can_text(self, patient_id: int) -> bool:
+        store = self.store
+        patient = store.patients.get(patient_id)
+        if patient.phone:
+            contact = store.contacts.get(store.phone_index(patient.phone))
+            return not (contact.opted_out or contact.carrier_blocked)
+        chw = store.staff.get(patient.chw_id) if patient.chw_id else None
+        return bool(chw and chw.active and not store.contacts.is_opted_out(store.phone_index(chw.phone)))
 
     def is_staff_phone(self, phone: str) -> bool:
         return self.store.staff.brief_by_phone_index(self.store.phone_index(phone)) is not None
