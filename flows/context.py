@@ -50,6 +50,7 @@ class Submission:
     id: int
     patient_id: int
     echo: str  # the readings as sent, e.g. "BP 150/95 GLU 6.1"
+    at: datetime | None = None  # when they were sent
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,13 @@ class EnrolPatient:
 
 
 @dataclass(frozen=True)
+class UndoEnrolment:
+    """A CHW's REG taken back: the record goes if nothing was stored for it yet."""
+
+    patient_id: int
+
+
+@dataclass(frozen=True)
 class RequestRefill:
     patient_id: int
     medication_id: int

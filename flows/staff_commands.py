@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flows import care
 from flows import effects as fx
@@ -77,8 +78,7 @@ def respond(session: Session, text: str, ctx: Context) -> Outcome:
     if command == "pin" and len(words) == 2:
         return reset_pin(session, words[1], ctx)
     if command == "undo":
-        replies, effects = care.undo(ctx)
-        return Outcome(session, replies, effects)
+        return undo(session, words[1:], ctx)
     if command == "reg":
         return register(session, words[1:], ctx)
     if command == "tasks":
@@ -162,7 +162,29 @@ def register(session: Session, words: list[str], ctx: Context) -> Outcome:
         return Outcome(session, [msg("chw.reg_duplicate", patient_id=duplicate, name=short_name(name))])
     patient_id, short_id = ctx.directory.new_patient_ids()
     effect = fx.EnrolPatient(patient_id, short_id, name, sex, year, phone, chw_id or 0)
+    # Remembered for UNDO: a registration typed by mistake can be taken back like a relay.
+    session.data["last_reg"] = {"patient_id": patient_id, "short_id": short_id, "at": ctx.now.isoformat()}
     return Outcome(session, [msg("chw.registered", patient_id=short_id, name=short_name(name))], [effect])
+
+
+def undo(session: Session, words: list[str], ctx: Context) -> Outcome:
+    """UNDO: the staff member's last relay, named with its patient ("Removed BP 150/95
+    for 1042"), or their last REG if that came later; `UNDO 1042`: only for that patient."""
+    since = ctx.now - timedelta(minutes=ctx.config.undo_minutes)
+    reg = session.data.get("last_reg")
+    reg_at = datetime.fromisoformat(reg["at"]) if reg else None
+    last = ctx.directory.last_submission(ctx.sender, since)
+    wanted = words[0] if words else None
+    if reg and reg_at >= since and (wanted in (None, reg["short_id"])) and (
+            last is None or last.at is None or reg_at >= last.at):
+        session.data.pop("last_reg", None)
+        return Outcome(session, [msg("chw.reg_undone", patient_id=reg["short_id"])],
+                       [fx.UndoEnrolment(reg["patient_id"])])
+    if wanted and last is not None and ctx.directory.patient(last.patient_id).short_id != wanted:
+        # Never someone else's reading: UNDO 1042 touches 1042's last relay or nothing.
+        return Outcome(session, [msg("undo.not_last", patient_id=wanted)])
+    replies, effects = care.undo(ctx)
+    return Outcome(session, replies, effects)
 
 
 def sex_from(word: str, ctx: Context) -> str:

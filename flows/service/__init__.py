@@ -185,7 +185,7 @@ class ConversationService:
         for effect in outcome.effects:
             applier.apply(effect)
         session = outcome.session
-        if session.flow is None and session.patient_id is None and not people:
+        if session.flow is None and session.patient_id is None and not people and not session.data:
             # Someone who said no (or only asked for help) leaves nothing behind.
             store.sessions.delete(phone_index)
         elif session.flow is not None or session.to_dict() != stored:

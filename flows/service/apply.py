@@ -197,6 +197,19 @@ class EffectApplier:
 
     # -- refills and consults -------------------------------------------------------------
 
+    def _UndoEnrolment(self, effect: fx.UndoEnrolment) -> None:
+        """A REG typed by mistake: gone if nothing was stored for it yet, else closed
+        (its history kept), and audited either way."""
+        store = self.store
+        patient = store.patients.get(effect.patient_id)
+        held = [t for t in ("readings", "alerts", "refills", "consults", "medications")
+                if store.one(f"SELECT 1 FROM {t} WHERE patient_id = ? LIMIT 1", (patient.id,))]  # noqa: S608
+        if held:
+            store.execute("UPDATE patients SET active = 0, closed_at = ? WHERE id = ?", (iso(self.now), patient.id))
+        else:
+            store.execute("DELETE FROM patients WHERE id = ?", (patient.id,))
+        self.record("patient.enrol_undone", f"patient:{patient.short_id}", "closed" if held else "removed")
+
     def _RequestRefill(self, effect: fx.RequestRefill) -> None:
         self.store.refills.request(ref=effect.ref, patient_id=effect.patient_id, medication_id=effect.medication_id)
         self.record("refill.requested", f"refill:{effect.ref}")

@@ -91,7 +91,8 @@ class StoreDirectory:
         order = list(KINDS)
         readings = sorted(self.store.readings.in_submission(submission_id), key=lambda r: order.index(r.kind))
         echo = " ".join(format_reading(Reading(r.kind, r.measured)) for r in readings)
-        return Submission(submission_id, patient_id, echo)
+        at = datetime.fromisoformat(readings[0].taken_at) if readings else None
+        return Submission(submission_id, patient_id, echo, at)
 
     def request(self, kind: str, ref: str) -> RequestView | None:
         store = self.store
