@@ -526,3 +526,13 @@ def test_every_list_takes_limit_and_all(clinic, run_cli, cli_error, command):
     ok(run_cli(*command, "--limit", "1", "--json"))
     ok(run_cli(*command, "--all", "--json"))
     cli_error(run_cli(*command, "--limit", "1", "--all"), "--limit or --all")
+
+
+def test_a_medicine_label_too_long_for_an_sms_is_refused_not_cut(run_cli, cli_error):
+    """'Hydrochlorothiazide 25mg x30' fits; a longer label would reach the patient cut."""
+    assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712345678").exit_code == 0
+    short_id = [line.split()[0] for line in run_cli("patients", "list").stdout.splitlines()[1:]][0]
+    assert run_cli("meds", "add", short_id, "--name", "Hydrochlorothiazide", "--dose", "25mg",
+                   "--quantity", "30").exit_code == 0
+    cli_error(run_cli("meds", "add", short_id, "--name", "Hydrochlorothiazide-amiloride", "--dose", "25mg/2.5mg"),
+              "room for 28")

@@ -270,7 +270,7 @@ class EffectApplier:
         text = self.service.render(patient.language, effect.message)
         if patient.phone:
             store.outbox.enqueue(patient.phone, text, effect.purpose)
-        elif patient.chw_id:
+        elif patient.chw_id and store.staff.get(patient.chw_id).active:
             # No phone of their own: their CHW carries the message.
             chw = store.staff.get(patient.chw_id)
             relay = self.service.render(self.config.default_language,

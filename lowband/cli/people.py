@@ -6,6 +6,7 @@ import json
 
 import click
 
+from flows.catalog import LIMITS
 from flows.enrolment import clean_name, clean_phone, new_patient
 from lowband.cli.base import (
     emit,
@@ -184,10 +185,21 @@ def meds_add(patient_id: str, name: str, dose: str, quantity: int | None) -> Non
     name, dose = name.strip(), dose.strip()
     if not name or not dose or len(name) > 40 or len(dose) > 20:
         raise click.ClickException("give a medicine name (up to 40 characters) and a dose (up to 20)")
+    label = f"{name} {dose}" + (f" x{quantity}" if quantity else "")
+    if len(label) > MEDICINE_ROOM:
+        # Longer would be cut in the SMS that name it ("Hydrochlorothiazide 25m.."): a
+        # dose must never be shortened on a patient's or pharmacist's phone.
+        raise click.ClickException(
+            f"'{label}' is {len(label)} characters; SMS have room for {MEDICINE_ROOM}: shorten the name "
+            "(e.g. HCTZ for hydrochlorothiazide)"
+        )
     with st.write():
         medication = st.medications.add(patient.id, name=name, dose=dose, quantity=quantity)
         st.audit.record("cli", "medication.add", f"patient:{patient.short_id}")
     click.echo(f"Added {medication.label} for patient {patient.short_id}.")
+
+
+MEDICINE_ROOM = LIMITS["medicine"]
 
 
 @click.group()
