@@ -158,8 +158,26 @@ def _tokens(text: str) -> list[str]:
     return closed or tokens
 
 
+# The folded phrases of the last few word tables: the service passes the same table for
+# every text, and folding a few hundred words per text was most of a text's cost.
+_PHRASE_CACHE: dict[int, tuple[Mapping[str, str], _Phrases]] = {}
+
+
 def _phrases(words: Mapping[str, str] | None) -> _Phrases:
     """The caller's {word or phrase: kind name} as {folded tokens: kind name}."""
+    if not words:
+        return {}
+    cached = _PHRASE_CACHE.get(id(words))
+    if cached is not None and cached[0] is words:
+        return cached[1]
+    phrases = _fold_phrases(words)
+    if len(_PHRASE_CACHE) > 8:
+        _PHRASE_CACHE.clear()
+    _PHRASE_CACHE[id(words)] = (words, phrases)
+    return phrases
+
+
+def _fold_phrases(words: Mapping[str, str]) -> _Phrases:
     phrases: dict[tuple[str, ...], str] = {}
     for word, kind in (words or {}).items():
         if kind not in KINDS:

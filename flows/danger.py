@@ -59,14 +59,31 @@ def urgent_in(text: str, ctx: Context) -> list[str]:
     return found
 
 
+_PATTERNS: dict[int, tuple[object, tuple[re.Pattern, re.Pattern]]] = {}
+
+
+def _patterns(words) -> tuple[re.Pattern, re.Pattern]:
+    """(loose BP, meter limit) patterns for a word table, built once per table."""
+    cached = _PATTERNS.get(id(words))
+    if cached is not None and cached[0] is words:
+        return cached[1]
+    bp_words = _words_for(words, "bp", ("bp", "b.p", "b.p.", "b p"))
+    glucose = _words_for(words, "glucose", ("glu", "gluc", "glucose", "sugar", "gl"))
+    built = (re.compile(rf"(?<![\w.])(?:{bp_words})\W*(?:{_FILLERS}\W*)?{_PAIR}", re.IGNORECASE),
+             re.compile(rf"(?<![\w.])(?:{glucose})\W*(hi|high|lo|low)\b", re.IGNORECASE))
+    if len(_PATTERNS) > 8:
+        _PATTERNS.clear()
+    _PATTERNS[id(words)] = (words, built)
+    return built
+
+
 def _words_for(words, kind: str, codes: tuple[str, ...]) -> str:
     spelled = {w for w, k in words.items() if k == kind} | set(codes)
     return "|".join(re.escape(w) for w in sorted(spelled, key=len, reverse=True))
 
 
 def _loose_bp(text: str, words) -> list[Reading]:
-    bp_words = _words_for(words, "bp", ("bp", "b.p", "b.p.", "b p"))
-    pattern = re.compile(rf"(?<![\w.])(?:{bp_words})\W*(?:{_FILLERS}\W*)?{_PAIR}", re.IGNORECASE)
+    pattern = _patterns(words)[0]
     found = []
     for high, low in pattern.findall(text):
         reading = Reading("bp", {"systolic": int(high), "diastolic": int(low)})
@@ -76,8 +93,7 @@ def _loose_bp(text: str, words) -> list[Reading]:
 
 
 def _meter_limits(text: str, words) -> list[str]:
-    glucose = _words_for(words, "glucose", ("glu", "gluc", "glucose", "sugar", "gl"))
-    pattern = re.compile(rf"(?<![\w.])(?:{glucose})\W*(hi|high|lo|low)\b", re.IGNORECASE)
+    pattern = _patterns(words)[1]
     return [f"GLU {m.upper()}" for m in pattern.findall(text)]
 
 
