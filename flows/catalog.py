@@ -95,7 +95,7 @@ LIMITS = {key: len(value) for key, value in PLACEHOLDERS.items()}
 # Never clipped: a clipped reference finds nothing when typed back ("RF10.. OK"), and a
 # clipped reading, advice or task list hides something clinical. Each is kept in bounds
 # where it is made (see the module's docstring); numbers are never clipped either.
-WHOLE = frozenset({"ref", "summary", "advice", "where", "why", "text", "tasks"})
+WHOLE = frozenset({"ref", "summary", "advice", "where", "why", "text", "tasks", "words"})
 
 
 def strip_accents(word: str) -> str:

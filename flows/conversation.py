@@ -8,6 +8,7 @@ a session idle too long starts over; otherwise the text answers the current step
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flows import care, care_flows, staff_commands
@@ -330,11 +331,25 @@ def _left_unanswered(session: Session, out: Outcome, ctx: Context) -> None:
     ), purpose="alert"))
 
 
+def _alert_the_rest(urgent: list[str], out: Outcome) -> bool:
+    """When an alert was raised for the readings we could read, a dangerous value we
+    could not store (GLU 30, unit unclear) still goes to the clinician in an alert of
+    its own. True when an alert was raised (the safety net has nothing more to do)."""
+    raised = [e for e in out.effects if isinstance(e, fx.RaiseAlert) and e.urgent]
+    if not raised:
+        return False
+    named = " ".join(e.summary for e in raised)
+    missed = [value for value in urgent if value not in named]
+    if missed:
+        out.effects.append(replace(raised[0], reason="urgent.not_saved", summary=" ".join(missed)))
+    return True
+
+
 def _staff_safety_net(text: str, out: Outcome, ctx: Context) -> None:
     """A CHW's relay refused for any reason (an ID mistyped or not on their panel, a
     form we cannot read) still alerts the clinician if it holds a dangerous value."""
     urgent = urgent_in(text, ctx)
-    if not urgent or any(isinstance(e, fx.RaiseAlert) and e.urgent for e in out.effects):
+    if not urgent or _alert_the_rest(urgent, out):
         return
     typed = care.read(text, ctx, expect_patient_id=True).patient_id
     patient = ctx.directory.patient_by_short_id(typed) if typed and ctx.directory.short_id_valid(typed) else None
@@ -351,7 +366,7 @@ def _safety_net(text: str, out: Outcome, ctx: Context) -> None:
     not yet told apart on a shared phone): the clinician is alerted with the reading,
     and the sender gets the safety advice wherever we may still text them."""
     urgent = urgent_in(text, ctx)
-    if not urgent or any(isinstance(e, fx.RaiseAlert) and e.urgent for e in out.effects):
+    if not urgent or _alert_the_rest(urgent, out):
         return
     pending = out.session.pending
     if pending and pending[-1].get("text") == text:

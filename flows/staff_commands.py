@@ -175,8 +175,9 @@ def undo(session: Session, words: list[str], ctx: Context) -> Outcome:
     reg_at = datetime.fromisoformat(reg["at"]) if reg else None
     last = ctx.directory.last_submission(ctx.sender, since)
     wanted = words[0] if words else None
+    # Readings are timed to the second: on a tie the relay is taken as the later one.
     if reg and reg_at >= since and (wanted in (None, reg["short_id"])) and (
-            last is None or last.at is None or reg_at >= last.at):
+            last is None or last.at is None or reg_at.replace(microsecond=0) > last.at):
         session.data.pop("last_reg", None)
         return Outcome(session, [msg("chw.reg_undone", patient_id=reg["short_id"])],
                        [fx.UndoEnrolment(reg["patient_id"])])
@@ -267,9 +268,11 @@ def answer_request(session: Session, match: re.Match, ctx: Context) -> Outcome:
     request = ctx.directory.request(kind, ref)
     if request is None:
         return Outcome(session, [msg("staff.unknown_ref", ref=ref)])
-    patient = ctx.directory.patient(request.patient_id)
     if kind == "alert":
+        # An alert may have no patient yet (a new number, a refused relay): it is still
+        # handled by its reference.
         return _alert(session, ref, request, rest, ctx)
+    patient = ctx.directory.patient(request.patient_id)
     if kind == "refill":
         return _refill(session, ref, request, patient, rest, ctx)
     return _consult(session, ref, request, patient, rest, ctx)

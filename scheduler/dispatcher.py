@@ -36,11 +36,17 @@ def dispatch_once(
     if service is not None:
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
     # Alerts whose messages failed since the last pass (a late carrier report) are
-    # passed on first, so the next people's messages go out in this same pass.
-    passed_on = follow_alerts(store).passed_on
-    report = drain(store, transport, now=now, status_callback=status_callback)
+    # passed on first; and an alert passed on while draining (its messages refused) has
+    # the next people's messages sent in this same pass.
     followed = follow_alerts(store)
-    followed.passed_on[:0] = passed_on
+    report = drain(store, transport, now=now, status_callback=status_callback)
+    for _ in range(2):
+        more = follow_alerts(store)
+        followed.passed_on += more.passed_on
+        followed.undelivered += more.undelivered
+        if not more.passed_on:
+            break
+        report += drain(store, transport, now=now, status_callback=status_callback)
     if followed.passed_on or followed.undelivered:
         log.warning("alerts passed on: %s; undelivered: %s", followed.passed_on, followed.undelivered)
     if report.sent or report.failed or report.retrying:

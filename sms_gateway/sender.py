@@ -23,6 +23,9 @@ class DrainReport:
     def __str__(self) -> str:
         return f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed"
 
+    def __add__(self, other: DrainReport) -> DrainReport:
+        return DrainReport(self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed)
+
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, 4 min ... capped at 30 minutes."""

@@ -112,6 +112,11 @@ class Outbox:
                 if store.contacts.is_opted_out(store.phone_index(message.phone)):
                     self._set(message_id, status="refused", error="recipient opted out")
                     continue
+                if self._alert_to_former_staff(message_id, message.phone):
+                    # Deactivated, or the number changed, since it was queued: a lost phone
+                    # must not get patients' alerts, and the alert goes on to someone else.
+                    self._set(message_id, status="refused", error="recipient no longer on staff")
+                    continue
                 self._set(message_id, status="sending", lease_until=lease_text, attempts=message.attempts + 1)
                 claimed.append(self.get(message_id))
         return claimed
@@ -147,6 +152,19 @@ class Outbox:
                 changes["error"] = error[:200]
             self._set(row[0], **changes)
         return True
+
+    def _alert_to_former_staff(self, message_id: int, phone: str) -> bool:
+        row = self.store.one("SELECT alert_id FROM outbox WHERE id = ?", (message_id,))
+        if not row or row[0] is None:
+            return False
+        return self.store.staff.brief_by_phone_index(self.store.phone_index(phone)) is None
+
+    def cancel_for_alert(self, alert_id: int, reason: str) -> None:
+        """Give up the alert's messages not yet sent (someone already handled it)."""
+        self.store.execute(
+            "UPDATE outbox SET status = 'refused', error = ?, updated_at = ? WHERE alert_id = ? AND status = 'queued'",
+            (reason, self.store.now_iso(), alert_id),
+        )
 
     def by_provider_sid(self, provider_sid: str) -> OutboxMessage | None:
         row = self.store.one(f"SELECT {_COLUMNS} FROM outbox WHERE provider_sid = ?", (provider_sid,))  # noqa: S608

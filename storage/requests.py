@@ -115,8 +115,9 @@ class ConsultRepository:
 
     def take(self, ref: str, staff_id: int) -> bool:
         """Make `staff_id` the owner unless someone already is; True when they are now."""
-        self.store.execute("UPDATE consults SET owner_id = ? WHERE ref = ? AND owner_id IS NULL",
-                           (staff_id, ref.upper()))
+        self.store.execute(
+            "UPDATE consults SET owner_id = ? WHERE ref = ? AND (owner_id IS NULL OR owner_id NOT IN "
+            "(SELECT id FROM staff WHERE active = 1))", (staff_id, ref.upper()))
         consult = self.by_ref(ref)
         return consult is not None and consult.owner_id == staff_id
 

@@ -113,3 +113,49 @@ def test_lowband_alerts_shows_an_undelivered_alert(twilio, store, clock, run_cli
     assert result.exit_code == 0 and "UNDELIVERED" in result.stdout, result.output
     [row] = [json.loads(line) for line in run_cli("alerts", "--json").stdout.splitlines()]
     assert row["delivery"] == "UNDELIVERED"
+
+
+def test_an_alert_queued_to_someone_deactivated_goes_on_to_the_next_people(twilio, store, clock, run_cli):
+    """A clinician reported a lost phone: their queued alert must not be sent to it."""
+    clinic(store, run_cli)
+    twilio.sms(AMINA, "BP 190/125")
+    assert run_cli("users", "deactivate", ON_CALL).exit_code == 0
+    transport = Working()
+    dispatch_once(store, transport, now=clock.now)
+    assert transport.sent == [BACKUP]
+    [alert] = store.alerts.list()
+    assert alert.delivery == "reached"
+
+
+def test_an_alert_handled_while_passed_on_wakes_nobody_else(twilio, store, clock, run_cli):
+    clinic(store, run_cli)
+    twilio.sms(AMINA, "BP 190/125")
+    dispatch_once(store, FailingForGood(), now=clock.now)  # on call failed: the backup's SMS is queued
+    [alert] = store.alerts.list()
+    assert twilio.sms(ON_CALL, f"{alert.ref} OK").messages == [f"{alert.ref} marked as handled. Thank you."]
+    transport = Working()
+    dispatch_once(store, transport, now=clock.now + timedelta(minutes=1))
+    assert transport.sent == []
+    assert store.alerts.by_ref(alert.ref).delivery == "reached"
+
+
+def test_with_every_pharmacist_stopped_a_refill_goes_to_the_admin(twilio, store, clock):
+    store.staff.add(role="pharmacist", name="Otieno Ouma", phone="+254700100102")
+    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    store.medications.add(store.patients.by_short_id("4376").id, name="Metformin", dose="500mg", quantity=60)
+    twilio.sms("+254700100102", "STOP")
+    for body in ("REFILL", "1111", "1", "YES"):
+        twilio.sms(AMINA, body)
+    assert [m.phone for m in store.outbox.list() if m.purpose == "refill"] == [ADMIN]
+
+
+def test_a_closed_record_is_not_texted_and_staff_are_told(twilio, store, clock, run_cli):
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
+    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    for body in ("NURSE", "1", "2", "no", "fever"):
+        twilio.sms(AMINA, body)
+    assert run_cli("patients", "close", "4376", "--reason", "moved away").exit_code == 0
+    reply = twilio.sms(ON_CALL, "C1 Drink water.").messages
+    assert reply and "cannot get SMS" in reply[0], reply
+    assert not [m for m in store.outbox.list() if m.phone == AMINA]

@@ -13,7 +13,7 @@ from flows.patient_flows import short_name
 from flows.phones import default_time_zone
 from flows.service.pins import PinWork
 from storage import Store
-from storage.alert_delivery import ON_CALL, offer
+from storage.alert_delivery import ON_CALL, offer, reachable
 from storage.store import iso
 
 if TYPE_CHECKING:
@@ -193,6 +193,9 @@ class EffectApplier:
     def _AcknowledgeAlert(self, effect: fx.AcknowledgeAlert) -> None:
         alert = self.store.alerts.by_ref(effect.ref)
         self.store.alerts.set_status(alert.id, "acknowledged", effect.staff_id)
+        # A person has it: it reached someone, and nobody else need be woken for it.
+        self.store.alerts.set_delivery(alert.id, "reached", alert.tier)
+        self.store.outbox.cancel_for_alert(alert.id, "alert already handled")
         self.record("alert.acknowledged", f"alert:{alert.ref}")
 
     # -- refills and consults -------------------------------------------------------------
@@ -259,8 +262,12 @@ class EffectApplier:
 
     def _notify_staff(self, role: str, message: Message, purpose: str) -> None:
         text = self.service.render(self.config.default_language, message)
-        for user in self.store.rota.on_call(role, iso(self.now)):
+        # Nobody of that role reachable (all texted STOP): the admins hear of it instead.
+        users = self.store.rota.on_call(role, iso(self.now)) or reachable(self.store, "admin")
+        for user in users:
             self.store.outbox.enqueue(user.phone, text, purpose)
+        if not users:
+            self.record("notify.undeliverable", role, f"purpose={purpose}")
 
     def _NotifyPatient(self, effect: fx.NotifyPatient) -> None:
         store = self.store
@@ -268,7 +275,10 @@ class EffectApplier:
         if effect.held is not None:
             store.held.hold(patient.id, self.service.render(patient.language, effect.held))
         text = self.service.render(patient.language, effect.message)
-        if patient.phone:
+        if not patient.active:
+            # A record the clinic closed is not texted (a family phone after a death).
+            self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose} closed")
+        elif patient.phone:
             store.outbox.enqueue(patient.phone, text, effect.purpose)
         elif patient.chw_id and store.staff.get(patient.chw_id).active:
             # No phone of their own: their CHW carries the message.

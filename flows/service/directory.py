@@ -107,7 +107,9 @@ class StoreDirectory:
             if consult is None:
                 return None
             owner = store.staff.get(consult.owner_id) if consult.owner_id else None
-            return RequestView(consult.ref, consult.patient_id, consult.status, owner_id=consult.owner_id,
+            if owner and not (owner.active and not store.contacts.is_opted_out(store.phone_index(owner.phone))):
+                owner = None  # an owner who left or texted STOP holds nothing: others may answer
+            return RequestView(consult.ref, consult.patient_id, consult.status, owner_id=owner.id if owner else None,
                                owner_name=short_name(owner.name) if owner else "")
         alert = store.alerts.by_ref(ref)
         return RequestView(alert.ref, alert.patient_id, alert.status) if alert else None
@@ -148,6 +150,8 @@ class StoreDirectory:
     def can_text(self, patient_id: int) -> bool:
         store = self.store
         patient = store.patients.get(patient_id)
+        if not patient.active:
+            return False  # a closed record: the clinic no longer texts it
         if patient.phone:
             contact = store.contacts.get(store.phone_index(patient.phone))
             return not (contact.opted_out or contact.carrier_blocked)
