@@ -4,7 +4,9 @@ Each entry's MAC is an HMAC (under the key file's audit key) of the previous ent
 MAC and this entry's fields, so changing any entry breaks its MAC, removing one from
 the middle leaves a gap in the sequence, and removing the newest is caught by the
 authenticated head kept in `meta`. Entries hold ids and action names, never names,
-numbers or health data.
+numbers or health data; even so, who did what to whom is a health fact, so actor,
+subject and detail are sealed (storage/text_seal.py) and the chain covers them as
+stored. Only the sequence, the time and the action stay in clear.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+
+from storage.text_seal import TextSealer
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -45,6 +51,7 @@ class AuditLog:
     def __init__(self, store: Store):
         self.store = store
         self._key = store.keys.audit_key
+        self._sealer = TextSealer(store.keys.audit_key)
 
     def _mac(self, prev: str, seq: int, at: str, actor: str, action: str, subject: str, detail: str) -> str:
         message = "\x1f".join((prev, str(seq), at, actor, action, subject, detail)).encode()
@@ -64,6 +71,8 @@ class AuditLog:
             last = store.one("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
             at = store.now_iso()
+            actor, subject, detail = (self._sealer.seal(value, f"audit_log.{name}") for name, value in (
+                ("actor", actor), ("subject", subject), ("detail", detail)))
             mac = self._mac(prev, seq, at, actor, action, subject, detail)
             store.execute(
                 "INSERT INTO audit_log (seq, at, actor, action, subject, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -72,16 +81,28 @@ class AuditLog:
             store.meta_set("audit_head", f"{seq}:{mac}:{self._head_tag(seq, mac)}")
         return seq
 
-    def entries(self, limit: int | None = None) -> list[AuditEntry]:
+    def _stored(self, limit: int | None = None) -> list[AuditEntry]:
         sql = "SELECT seq, at, actor, action, subject, detail, mac FROM audit_log ORDER BY seq"
         if limit:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY seq"  # noqa: S608
         return [AuditEntry(*row) for row in self.store.execute(sql).fetchall()]
 
+    def entries(self, limit: int | None = None) -> list[AuditEntry]:
+        """The entries as written (actor, subject and detail opened)."""
+        opened = []
+        for entry in self._stored(limit):
+            try:
+                actor, subject, detail = (self._sealer.open(getattr(entry, name), f"audit_log.{name}")
+                                          for name in ("actor", "subject", "detail"))
+            except (ValueError, UnicodeDecodeError, InvalidTag):
+                actor = subject = detail = "(damaged)"  # `audit verify` names the entry
+            opened.append(AuditEntry(entry.seq, entry.at, actor, entry.action, subject, detail, entry.mac))
+        return opened
+
     def verify(self) -> AuditReport:
         problems: list[str] = []
         prev, expected, count = GENESIS, 1, 0
-        for entry in self.entries():
+        for entry in self._stored():
             count += 1
             if entry.seq != expected:
                 missing = f"{expected}" if entry.seq == expected + 1 else f"{expected} to {entry.seq - 1}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from storage.errors import NotFound
 from storage.records import open_value, skip_damaged
+from storage.text_seal import TextSealer
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -48,13 +49,16 @@ _READING_COLUMNS = "id, patient_id, submission_id, kind, measured, level, submit
 class ReadingRepository:
     def __init__(self, store: Store):
         self.store = store
+        # Who sent a reading ("patient:4376", "staff:12": a CHW visited) is sealed too.
+        self._sender = TextSealer(store.keys.audit_key)
 
     def _reading(self, row) -> StoredReading:
         store = self.store
         return StoredReading(
             row[0], row[1], row[2], open_value(store, "readings", "kind", row[0], row[3]),
             open_value(store, "readings", "measured", row[0], row[4]),
-            open_value(store, "readings", "level", row[0], row[5]), row[6], row[7],
+            open_value(store, "readings", "level", row[0], row[5]),
+            self._sender.open(row[6], "readings.submitted_by"), row[7],
         )
 
     def _readings(self, sql: str, params: tuple) -> list[StoredReading]:
@@ -114,7 +118,8 @@ class ReadingRepository:
             (
                 row_id, patient_id, submission_id, store.seal("readings", "kind", row_id, kind),
                 store.seal("readings", "measured", row_id, measured), store.seal("readings", "level", row_id, level),
-                self.dedupe_index(patient_id, kind, measured), sender_index, submitted_by, taken_at,
+                self.dedupe_index(patient_id, kind, measured), sender_index,
+                self._sender.seal(submitted_by, "readings.submitted_by"), taken_at,
             ),
         )
         return row_id

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from storage.records import DamagedRecord, open_value, skip_damaged
 from storage.store import iso
+from storage.text_seal import TextSealer
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -43,11 +44,14 @@ _COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, cre
 class Outbox:
     def __init__(self, store: Store):
         self.store = store
+        # Why a phone is texted ('alert', 'refill') is a health fact: sealed too.
+        self._purpose = TextSealer(store.keys.audit_key)
 
     def _message(self, row) -> OutboxMessage:
         row = list(row)
         row[1] = open_value(self.store, "outbox", "phone", row[0], row[1])
         row[2] = open_value(self.store, "outbox", "body", row[0], row[2])
+        row[3] = self._purpose.open(row[3], "outbox.purpose")
         return OutboxMessage(*row)
 
     def enqueue(self, phone: str, body: str, purpose: str, *, alert_id: int | None = None) -> OutboxMessage:
@@ -65,7 +69,7 @@ class Outbox:
                 (
                     row_id, phone_index,
                     store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
-                    purpose, "refused" if opted_out else "queued", now,
+                    self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
                     "recipient opted out" if opted_out else None, now, now, alert_id,
                 ),
             )
