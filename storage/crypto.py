@@ -7,6 +7,13 @@ copied into another row or column, or altered by one byte, fails to open.
 Ciphertext layout (bytes):  version(1) | key id(2, big endian) | nonce(12) | ciphertext+tag
 The key id lets keys rotate: old rows stay readable until `keys rotate` re-seals them.
 
+Format 2 (current) pads the plaintext so a ciphertext's length does not tell what it
+holds (a blood-pressure reading from a glucose one, "urgent" from "normal", a short
+name from a long one): the compact JSON is followed by ASCII spaces up to the next
+multiple of PAD_BUCKET bytes. JSON ignores trailing whitespace, and a JSON text never
+ends inside a string, so the true value is exactly the JSON and nothing is lost.
+Format 1 (unpadded) still opens; `keys rotate` rewrites it as format 2.
+
 Phone numbers are looked up through a blind index: HMAC-SHA256 under a separate key
 that never rotates, so an index computed today still matches a row written last year.
 """
@@ -26,7 +33,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNPADDED_VERSION = 1
+SUPPORTED_VERSIONS = (UNPADDED_VERSION, FORMAT_VERSION)
+PAD_BUCKET = 64  # bytes of plaintext: every reading, name and phone fits in one bucket
 _HEADER = struct.Struct(">BH")
 _NONCE_LEN = 12
 _MIN_LEN = _HEADER.size + _NONCE_LEN + 16
@@ -50,11 +60,15 @@ class KeyRing:
     index_key: bytes
     audit_key: bytes
     pin_key: bytes
+    # Keys a finished rotation replaced: kept only so backups made under them still open.
+    retired: frozenset[int] = frozenset()
     _aead: dict[int, AESGCM] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.current not in self.field_keys:
             raise StorageError(f"current key {self.current} is not in the key ring")
+        if self.current in self.retired or not self.retired <= set(self.field_keys):
+            raise StorageError("the retired keys must be held keys other than the current one")
         for key_id, key in self.field_keys.items():
             if len(key) != 32:
                 raise StorageError(f"key {key_id} is not 256 bits")
@@ -70,9 +84,24 @@ class KeyRing:
                 f"value sealed under key {key_id}, which the key file does not hold"
             ) from None
 
+    @property
+    def active(self) -> set[int]:
+        """Keys in use: the current one, and during a rotation the one it replaces."""
+        return set(self.field_keys) - set(self.retired)
+
     def fingerprint(self) -> str:
         """A short public tag that says which installation these keys belong to."""
         return hmac.new(self.index_key, b"lowband key check", hashlib.sha256).hexdigest()[:32]
+
+
+def pad(plaintext: bytes) -> bytes:
+    """Spaces up to the next multiple of PAD_BUCKET (at least one bucket)."""
+    size = max(PAD_BUCKET, -(-len(plaintext) // PAD_BUCKET) * PAD_BUCKET)
+    return plaintext + b" " * (size - len(plaintext))
+
+
+def version_of(blob: bytes) -> int:
+    return bytes(blob[:1])[0]
 
 
 def _aad(table: str, column: str, row_id: object, header: bytes) -> bytes:
@@ -94,7 +123,7 @@ class FieldCipher:
         key_id = self.keys.current if key_id is None else key_id
         header = _HEADER.pack(FORMAT_VERSION, key_id)
         nonce = os.urandom(_NONCE_LEN)
-        plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        plaintext = pad(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
         sealed = self.keys.aead(key_id).encrypt(nonce, plaintext, _aad(table, column, row_id, header))
         return header + nonce + sealed
 
@@ -108,7 +137,7 @@ class FieldCipher:
         blob = bytes(blob)
         header = blob[: _HEADER.size]
         version, key_id = _HEADER.unpack(header)
-        if version != FORMAT_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             raise FieldIntegrityError(f"integrity check failed for {where}: unknown format {version}")
         nonce = blob[_HEADER.size : _HEADER.size + _NONCE_LEN]
         try:

@@ -1,8 +1,11 @@
 """The key file: where an installation's secrets live, beside (never inside) the database.
 
 Losing it loses the data; that is the point. It is created once, mode 0600, and never
-overwritten. Rotation appends a new field key and, once every row is re-sealed, retires
-the old one. Writes are atomic (temp file, fsync, rename) so a crash never leaves a
+overwritten. Rotation appends a new field key and, once every row is re-sealed, marks
+the old one retired: it seals nothing new, but stays so that backups made under it can
+still be restored. `lowband backup` lists in the file which keys each backup needs, and
+`lowband keys retire ID` (which drops a retired key for good) refuses while a listed
+backup needs it. Writes are atomic (temp file, fsync, rename) so a crash never leaves a
 half-written key file.
 """
 
@@ -48,31 +51,35 @@ def new_key_ring() -> KeyRing:
     )
 
 
-def _document(ring: KeyRing) -> dict:
+def _document(ring: KeyRing, backups: list[dict]) -> dict:
     return {
         "format": KEY_FILE_FORMAT,
         "current": ring.current,
         "field_keys": {str(k): _b64(v) for k, v in sorted(ring.field_keys.items())},
+        "retired": sorted(ring.retired),
         "index_key": _b64(ring.index_key),
         "audit_key": _b64(ring.audit_key),
         "pin_key": _b64(ring.pin_key),
+        "backups": backups,
     }
 
 
-def _write(fd: int, ring: KeyRing) -> None:
+def _write(fd: int, ring: KeyRing, backups: list[dict]) -> None:
     with os.fdopen(fd, "w") as handle:
-        json.dump(_document(ring), handle, indent=1)
+        json.dump(_document(ring, backups), handle, indent=1)
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> None:
+def write_key_file(path: Path, ring: KeyRing, *, replace: bool, backups: list[dict] | None = None) -> None:
     """Write with mode 0600. Without `replace`, an existing file is an error (the file
     is created exclusively, so a race cannot clobber it either); with `replace`, the
     new file is written aside and renamed over the old, so a crash leaves one or the
-    other, never half of each."""
+    other, never half of each. The list of known backups is kept unless given."""
     path = Path(path)
+    if backups is None:
+        backups = known_backups(path) if replace else []
     path.parent.mkdir(parents=True, exist_ok=True)
     if not replace:
         try:
@@ -80,7 +87,7 @@ def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> None:
         except FileExistsError:
             raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
         try:
-            _write(fd, ring)
+            _write(fd, ring, backups)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -88,7 +95,7 @@ def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        _write(fd, ring)
+        _write(fd, ring, backups)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -102,10 +109,9 @@ def create_key_file(path: Path) -> KeyRing:
     return ring
 
 
-def load_key_file(path: Path) -> KeyRing:
-    path = Path(path)
+def _read_document(path: Path) -> dict:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise KeyFileError(
             f"key file {path} not found; without it the data cannot be read "
@@ -114,20 +120,54 @@ def load_key_file(path: Path) -> KeyRing:
     except OSError as error:
         raise KeyFileError(f"key file {path} cannot be read: {error.strerror}") from None
     try:
-        doc = json.loads(text)
-        if doc.get("format") != KEY_FILE_FORMAT:
-            raise KeyFileError(f"key file {path} is not a Lowband key file")
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError:  # binary, truncated or garbled (UnicodeDecodeError is a ValueError)
+        raise KeyFileError(f"key file {path} is damaged or not a Lowband key file") from None
+    if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
+        raise KeyFileError(f"key file {path} is not a Lowband key file")
+    return doc
+
+
+def load_key_file(path: Path) -> KeyRing:
+    path = Path(path)
+    doc = _read_document(path)
+    try:
         return KeyRing(
             current=int(doc["current"]),
             field_keys={int(k): _unb64(v, f"field key {k}", path) for k, v in doc["field_keys"].items()},
             index_key=_unb64(doc["index_key"], "index key", path),
             audit_key=_unb64(doc["audit_key"], "audit key", path),
             pin_key=_unb64(doc["pin_key"], "pin key", path),
+            retired=frozenset(int(k) for k in doc.get("retired", [])),
         )
     except KeyFileError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, StorageError):
         raise KeyFileError(f"key file {path} is damaged or not a Lowband key file") from None
+
+
+def known_backups(path: Path) -> list[dict]:
+    """The backups `lowband backup` made: [{"file", "keys", "at"}], oldest first."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    backups = _read_document(path).get("backups", [])
+    if not isinstance(backups, list) or not all(isinstance(b, dict) for b in backups):
+        raise KeyFileError(f"key file {path} is damaged: its list of backups is malformed")
+    return backups
+
+
+def record_backup(path: Path, backup_file: str, key_ids: set[int], at: str) -> None:
+    """Note in the key file that a backup needs these keys (so none is dropped early)."""
+    path = Path(path)
+    ring = load_key_file(path)
+    backups = [b for b in known_backups(path) if b.get("file") != backup_file]
+    backups.append({"file": backup_file, "keys": sorted(key_ids), "at": at})
+    write_key_file(path, ring, replace=True, backups=backups)
+
+
+def backups_needing(path: Path, key_id: int) -> list[dict]:
+    return [b for b in known_backups(path) if key_id in b.get("keys", [])]
 
 
 def with_new_field_key(ring: KeyRing) -> KeyRing:
@@ -140,16 +180,31 @@ def with_new_field_key(ring: KeyRing) -> KeyRing:
         index_key=ring.index_key,
         audit_key=ring.audit_key,
         pin_key=ring.pin_key,
+        retired=ring.retired,
     )
 
 
-def with_only_current(ring: KeyRing) -> KeyRing:
+def with_old_keys_retired(ring: KeyRing) -> KeyRing:
+    """Every key but the current one marked retired (kept for backups, sealing nothing)."""
     return KeyRing(
         current=ring.current,
-        field_keys={ring.current: ring.field_keys[ring.current]},
+        field_keys=dict(ring.field_keys),
         index_key=ring.index_key,
         audit_key=ring.audit_key,
         pin_key=ring.pin_key,
+        retired=frozenset(k for k in ring.field_keys if k != ring.current),
+    )
+
+
+def without_key(ring: KeyRing, key_id: int) -> KeyRing:
+    """The ring less one retired key: whatever was sealed under it is unreadable for good."""
+    return KeyRing(
+        current=ring.current,
+        field_keys={k: v for k, v in ring.field_keys.items() if k != key_id},
+        index_key=ring.index_key,
+        audit_key=ring.audit_key,
+        pin_key=ring.pin_key,
+        retired=frozenset(ring.retired - {key_id}),
     )
 
 

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from storage.crypto import FORMAT_VERSION, FieldCipher, FieldIntegrityError
+from storage.crypto import SUPPORTED_VERSIONS, FieldCipher, FieldIntegrityError
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class DamagedRecord(FieldIntegrityError):
 def unknown_key(store: Store, blob: object) -> int | None:
     """The key id a sealed value names when the key file does not hold it: a problem
     with the key file (every row sealed under that key fails), not with one row."""
-    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < 3 or blob[0] != FORMAT_VERSION:
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < 3 or blob[0] not in SUPPORTED_VERSIONS:
         return None
     key_id = FieldCipher.key_id_of(bytes(blob))
     return None if key_id in store.keys.field_keys else key_id

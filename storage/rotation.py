@@ -4,7 +4,9 @@ Stateless and resumable by design: progress is the data itself (each ciphertext 
 its key), so a rotation killed at any point simply continues when run again. Each batch
 is its own short transaction, so a running server keeps answering; the server reloads
 the key file when it changes (KeyFileWatcher) and seals new values under the new key.
-The old key is retired only after a full pass finds nothing left under it.
+The old key is retired only after a full pass finds nothing left under it; a retired
+key stays in the key file (marked retired) so backups made under it can be restored.
+A value in the old, unpadded format (crypto format 1) is stale too, whatever its key.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.crypto import FieldCipher, KeyRing
-from storage.keyfile import load_key_file, with_new_field_key, with_only_current, write_key_file
+from storage.crypto import FORMAT_VERSION, FieldCipher, KeyRing, version_of
+from storage.keyfile import load_key_file, with_new_field_key, with_old_keys_retired, write_key_file
 from storage.migrations import ENCRYPTED
 from storage.store import Store
 
@@ -30,9 +32,19 @@ class RotationResult:
     retired: list[int]
 
 
+_VERSION = f"X'{FORMAT_VERSION:02x}'"
+
+
 def _stale(columns: tuple[str, ...]) -> str:
-    # A value is stale if its key id (bytes 2-3 of the header) is not the current key.
-    return " OR ".join(f"({c} IS NOT NULL AND substr({c}, 2, 2) != :key)" for c in columns)
+    # A value is stale if its key id (bytes 2-3 of the header) is not the current key,
+    # or its format (byte 1) is not the current, padded one.
+    return " OR ".join(
+        f"({c} IS NOT NULL AND (substr({c}, 2, 2) != :key OR substr({c}, 1, 1) != {_VERSION}))" for c in columns
+    )
+
+
+def is_stale(blob: bytes, ring: KeyRing) -> bool:
+    return FieldCipher.key_id_of(blob) != ring.current or version_of(blob) != FORMAT_VERSION
 
 
 def count_stale(store: Store, key_id: int) -> int:
@@ -61,7 +73,7 @@ def _reseal_pass(store: Store, ring: KeyRing, batch_size: int, progress: Progres
                     row_id, values = row[0], row[1:]
                     changes = {}
                     for column, blob in zip(columns, values, strict=True):
-                        if blob is not None and FieldCipher.key_id_of(blob) != ring.current:
+                        if blob is not None and is_stale(blob, ring):
                             value = cipher.open(table, column, row_id, blob)
                             changes[column] = cipher.seal(table, column, row_id, value)
                     sets = ", ".join(f"{c} = ?" for c in changes)
@@ -90,7 +102,7 @@ def rotate(
     is called once the amount of work is known (for a progress bar).
     """
     ring = load_key_file(key_path)
-    resumed = len(ring.field_keys) > 1
+    resumed = len(ring.active) > 1
     if not resumed:
         # Prove these keys open this database before adding a key to the file: a wrong
         # key file or a missing database must leave the key file as it was.
@@ -108,9 +120,9 @@ def rotate(
         time.sleep(grace_seconds)
         while count_stale(store, ring.current):
             resealed += _reseal_pass(store, ring, batch_size, progress)
-        retired = sorted(k for k in ring.field_keys if k != ring.current)
+        retired = sorted(ring.active - {ring.current})
         store.audit.record("cli", "keys.rotate", f"key:{ring.current}", f"retired={retired} resealed={resealed}")
     finally:
         store.db.close()
-    write_key_file(key_path, with_only_current(ring), replace=True)
+    write_key_file(key_path, with_old_keys_retired(ring), replace=True)
     return RotationResult(new_key=ring.current, resumed=resumed, resealed=resealed, retired=retired)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -253,10 +255,27 @@ def check_keys(db: Database, keys: KeyRing) -> bool:
     return row is None
 
 
+def _is_empty_file(path: Path) -> bool:
+    """A 0-byte database (a failed copy, a full disk, `touch`) with no write-ahead log
+    holding its pages: not a database, and never to be mistaken for a new one."""
+    try:
+        if path.stat().st_size:
+            return False
+        wal = path.with_name(path.name + "-wal")
+        return not (wal.exists() and wal.stat().st_size)
+    except FileNotFoundError:
+        return False
+
+
 def open_database(path: str | Path, *, create: bool = False) -> Database:
     path = Path(path)
     if not create and not path.exists():
         raise StorageError(f"database {path} not found; run `lowband init` first")
+    if not create and _is_empty_file(path):
+        raise StorageError(
+            f"database {path} is an empty (0-byte) file, not a Lowband database; "
+            "restore a backup with `lowband restore`, or move it away and run `lowband init`"
+        )
     try:
         db = connect(path)
         migrations.apply(db)
@@ -285,3 +304,167 @@ def open_store(
         # The log's first entry: from now on an empty log means a wiped log.
         store.audit.record("system", "database.created")
     return store
+
+
+# -- backup and restore --------------------------------------------------------------------
+
+BACKUP_KEYS = "backup_key_ids"  # meta key in a backup: the field keys its values need
+BACKUP_MADE_AT = "backup_made_at"
+
+
+def sealed_key_ids(conn: sqlite3.Connection) -> set[int]:
+    """The key id of every sealed value in a database (and of its key checks)."""
+    from storage.migrations import ENCRYPTED
+
+    found: set[int] = set()
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table, (_, columns) in ENCRYPTED.items():
+        if table not in tables:
+            continue
+        for column in columns:
+            rows = conn.execute(
+                f"SELECT DISTINCT substr({column}, 2, 2) FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+            )
+            found.update(int.from_bytes(row[0], "big") for row in rows if isinstance(row[0], bytes))
+    return found
+
+
+def backup_database(store: Store, target: str | Path) -> set[int]:
+    """Copy the database to `target` (a consistent snapshot, even while others write)
+    and return the field key ids the copy needs; the copy's meta table says so too.
+
+    The copy is written beside the target under a temporary name and renamed into place
+    only once it passed its integrity check, so a failure never leaves a partial or
+    empty file at `target`. Errors are StorageError, one line naming the file."""
+    target = Path(target)
+    if target.exists():
+        raise StorageError(f"{target} already exists; choose a new file name")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if partial.exists():
+            partial.unlink()
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            # SQLite's online backup copies a consistent snapshot while others keep writing.
+            store.db.conn.backup(copy, pages=256)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise StorageError(f"the backup to {target} failed its integrity check; try again")
+            needed = sealed_key_ids(copy) | {store.keys.current}
+            for key, value in ((BACKUP_KEYS, ",".join(map(str, sorted(needed)))), (BACKUP_MADE_AT, store.now_iso())):
+                copy.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+        finally:
+            copy.close()
+        os.replace(partial, target)
+    except StorageError:
+        partial.unlink(missing_ok=True)
+        raise
+    except (OSError, sqlite3.Error) as error:
+        _remove_quietly(partial)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise StorageError(f"cannot back up to {target}: {reason}") from None
+    return needed
+
+
+def _remove_quietly(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    replaced: Path | None  # where the database it replaced was kept
+    values: int  # sealed values checked
+    audit_entries: int
+    stale_keys: list[int]  # retired keys the restored values are still sealed under
+
+
+def _files_of(db: Path) -> list[Path]:
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def restore_database(backup: str | Path, db_path: str | Path, keys: KeyRing, *, pin_work: int = 14,
+                     clock: Clock = utc_now) -> RestoreResult:
+    """Put a backup in place of the database, after proving it whole: it opens with
+    these keys, every sealed value opens, and the audit chain verifies. The database it
+    replaces is kept beside it (renamed, never deleted). Nothing is changed unless every
+    check passed. The server must be stopped first."""
+    from storage.migrations import ENCRYPTED
+
+    backup, db_path = Path(backup), Path(db_path)
+    if not backup.is_file():
+        raise StorageError(f"backup {backup} not found")
+    if backup.stat().st_size == 0:
+        raise StorageError(f"backup {backup} is an empty (0-byte) file, not a Lowband backup")
+    staging = db_path.with_name(db_path.name + ".restoring")
+    for leftover in _files_of(staging):
+        leftover.unlink(missing_ok=True)
+    try:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            copy = sqlite3.connect(staging)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            source.close()
+        try:
+            restored = open_store(staging, keys, pin_work=pin_work, clock=clock)
+        except WrongKeyError as error:
+            raise WrongKeyError(f"backup {backup} does not open with this key file: {error}") from None
+        try:
+            needed = restored.meta_get(BACKUP_KEYS)
+            if needed:
+                missing = sorted({int(k) for k in needed.split(",")} - set(keys.field_keys))
+                if missing:
+                    raise WrongKeyError(
+                        f"backup {backup} needs field key(s) {', '.join(map(str, missing))}, "
+                        "which the key file no longer holds"
+                    )
+            values = 0
+            for table, (pk, columns) in ENCRYPTED.items():
+                for row in restored.execute(f"SELECT {pk}, {', '.join(columns)} FROM {table}"):  # noqa: S608
+                    for column, blob in zip(columns, row[1:], strict=True):
+                        if blob is not None:
+                            try:
+                                restored.open(table, column, row[0], blob)
+                            except (FieldIntegrityError, ValueError) as error:
+                                raise StorageError(f"backup {backup} is damaged: {error}") from None
+                            values += 1
+            report = restored.audit.verify()
+            if not report.ok:
+                raise StorageError(f"backup {backup} fails its audit check: {report.problems[0]}")
+            stale = sorted(sealed_key_ids(restored.db.conn) - {keys.current})
+            restored.execute("DELETE FROM meta WHERE key IN (?, ?)", (BACKUP_KEYS, BACKUP_MADE_AT))
+            restored.audit.record("cli", "backup.restore", "database", f"entries={report.entries} values={values}")
+        finally:
+            restored.db.close()
+    except sqlite3.DatabaseError as error:
+        _discard(staging)
+        raise StorageError(f"backup {backup} cannot be opened: {error}") from None
+    except BaseException:
+        _discard(staging)
+        raise
+    replaced = None
+    if db_path.exists():
+        stamp = clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        replaced = db_path.with_name(f"{db_path.name}.replaced-{stamp}")
+        for old, new in zip(_files_of(db_path), _files_of(replaced), strict=True):
+            if old.exists():
+                os.replace(old, new)
+    else:
+        for stray in _files_of(db_path)[1:]:
+            stray.unlink(missing_ok=True)
+    os.replace(staging, db_path)
+    _discard(staging)
+    return RestoreResult(replaced=replaced, values=values, audit_entries=report.entries + 1, stale_keys=stale)
+
+
+def _discard(db: Path) -> None:
+    for path in _files_of(db):
+        _remove_quietly(path)

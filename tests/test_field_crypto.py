@@ -214,12 +214,16 @@ def test_serve_with_a_wrong_key_file_stops_before_listening(installation, run_cl
 def test_a_key_file_that_lacks_the_key_a_backup_was_sealed_under_is_one_clear_line(
     installation, run_cli, cli_error, no_rotation_grace
 ):
-    # The real-world wrong key file: a backup made before `keys rotate`, opened with the
-    # rotated key file (same installation, but the old field key has been retired).
+    # The real-world wrong key file: a copy made before `keys rotate` (by hand, so the key
+    # file never heard of it), opened once the old field key was dropped for good.
     assert run_cli("patients", "add", "--name", "Amina Zawadi", "--phone", "0712 345 678").exit_code == 0
     old_copy = installation.root / "before-rotation.db"
     shutil.copy(installation.db, old_copy)
     rotate(lambda ring: open_store(installation.db, ring, pin_work=4), installation.key_file, grace_seconds=0)
+    # Rotation keeps the retired key, so the copy still reads...
+    assert "Amina Zawadi" in run_cli("patients", "list", env={"LOWBAND_DB": str(old_copy)}).stdout
+    # ...until the admin drops it.
+    assert run_cli("keys", "retire", "1").exit_code == 0
 
     result = run_cli("patients", "list", env={"LOWBAND_DB": str(old_copy)})
     cli_error(result, "integrity", str(installation.key_file))

@@ -87,8 +87,10 @@ def test_after_keys_rotate_everything_reads_with_the_new_key_alone(installation,
     assert "under key 2" in result.stdout
     assert no_rotation_grace and no_rotation_grace[0] > 0  # it did wait for in-flight requests
     ring = load_key_file(installation.key_file)
-    assert (ring.current, set(ring.field_keys)) == (2, {2})
+    # The old key stays in the key file, marked retired, for backups made before now.
+    assert (ring.current, ring.active, ring.retired) == (2, {2}, {1})
     assert ring.field_keys[2] != old_ring.field_keys[1]
+    assert "retired" in result.stderr  # warned before rotating
     assert stat.S_IMODE(installation.key_file.stat().st_mode) == 0o600
     store = open_with_key_file(installation)
     try:
@@ -119,7 +121,7 @@ def test_rotating_twice_moves_to_a_third_key(installation, run_cli, no_rotation_
     assert run_cli("keys", "rotate").exit_code == 0
 
     ring = load_key_file(installation.key_file)
-    assert set(ring.field_keys) == {3}
+    assert (ring.current, ring.active, ring.retired) == (3, {3}, {1, 2})
     store = open_with_key_file(installation)
     try:
         assert everything(store) == before
@@ -151,7 +153,7 @@ def test_a_rotation_stopped_half_way_stays_readable_and_resumes(installation, st
 
     # Half-way: the key file holds both keys, the database both key ids, all readable.
     ring = load_key_file(installation.key_file)
-    assert (ring.current, set(ring.field_keys)) == (2, {1, 2})
+    assert (ring.current, ring.active, ring.retired) == (2, {1, 2}, set())
     store = open_with_key_file(installation)
     try:
         assert key_ids(store) == {1, 2}
@@ -164,7 +166,7 @@ def test_a_rotation_stopped_half_way_stays_readable_and_resumes(installation, st
     assert result.resumed
     assert (result.new_key, result.retired) == (2, [1])
     assert result.resealed == total - 25  # carried on; did not start over
-    assert set(load_key_file(installation.key_file).field_keys) == {2}
+    assert load_key_file(installation.key_file).active == {2}
     store = open_with_key_file(installation)
     try:
         assert key_ids(store) == {2}
@@ -187,7 +189,7 @@ def test_the_cli_resumes_an_interrupted_rotation(installation, run_cli, store_fo
     assert "Resuming" in result.stdout
     assert "retired key(s): 1" in result.stdout
     ring = load_key_file(installation.key_file)
-    assert (ring.current, set(ring.field_keys)) == (2, {2})
+    assert (ring.current, ring.active, ring.retired) == (2, {2}, {1})
     store = open_with_key_file(installation)
     try:
         assert key_ids(store) == {2}
@@ -225,12 +227,12 @@ def test_rotation_while_the_server_keeps_writing(installation, app, store_for):
 
     assert written and result.retired == [1]
     # The server picked up the new key file by itself...
-    assert set(runtime.store().keys.field_keys) == {2}
+    assert runtime.store().keys.active == {2}
     after = runtime.store().patients.add(name="After Rotation", phone=None, time_zone="UTC")
     # ...and the database reads whole with the new key alone.
     store = open_with_key_file(installation)
     try:
-        assert set(store.keys.field_keys) == {2}
+        assert store.keys.active == {2}
         assert key_ids(store) == {2}
         names = {p.id: p.name for p in store.patients.all()}
         assert set(written) <= set(names)

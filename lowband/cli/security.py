@@ -25,16 +25,27 @@ def keys_rotate(batch_size: int) -> None:
     """Re-encrypt every record under a new key.
 
     Safe while the server runs (it picks up the new key), and safe to interrupt:
-    run it again and it carries on where it stopped. The old key is retired at the end.
+    run it again and it carries on where it stopped. The old key is retired at the end:
+    it stays in the key file, marked retired, so backups made under it still restore.
     """
+    from storage.keyfile import load_key_file
+
     s = settings()
+    before = load_key_file(s.key_path)
     bar = {}
+    warning = (
+        f"Warning: this changes the key file {s.key_path}. Old keys stay in it (retired) so earlier "
+        "backups still restore; copy the key file to your backup media again afterwards."
+    )
 
     def store_for(ring) -> Store:
         try:
             return open_store(s.db, ring, pin_work=s.pin_work)
         except WrongKeyError:
             raise WrongKeyError(f"key file {s.key_path} does not belong to database {s.db}") from None
+
+    store_for(before).db.close()  # a wrong key file or a missing database: fail before warning
+    click.echo(warning, err=True)
 
     def on_start(total: int, resumed: bool) -> None:
         if resumed:
@@ -53,7 +64,40 @@ def keys_rotate(batch_size: int) -> None:
             bar["bar"].__exit__(None, None, None)
     retired = ", ".join(str(k) for k in result.retired) or "none"
     click.echo(f"Done: {result.resealed} values re-encrypted under key {result.new_key}; retired key(s): {retired}.")
-    click.echo(f"Backups made before now need the old key file; {s.key_path} now holds only the new key.")
+    kept = ", ".join(str(k) for k in sorted(set(before.field_keys) - {result.new_key})) or "none"
+    click.echo(f"{s.key_path} keeps retired key(s) {kept} for backups made before now; copy it to your backup media.")
+
+
+@keys.command("retire")
+@click.argument("key_id", type=int)
+def keys_retire(key_id: int) -> None:
+    """Drop retired key KEY_ID from the key file for good.
+
+    Refused while a backup made with `lowband backup` needs it, while any value in the
+    database is still sealed under it, or for the key in use.
+    """
+    from lowband.cli.base import store
+    from storage.keyfile import backups_needing, load_key_file, without_key, write_key_file
+    from storage.store import sealed_key_ids
+
+    s = settings()
+    ring = load_key_file(s.key_path)
+    if key_id not in ring.field_keys:
+        raise click.ClickException(f"key file {s.key_path} holds no key {key_id}")
+    if key_id not in ring.retired:
+        raise click.ClickException(f"key {key_id} is in use; `lowband keys rotate` retires it first")
+    needing = backups_needing(s.key_path, key_id)
+    if needing:
+        names = ", ".join(b.get("file", "?") for b in needing)
+        raise click.ClickException(f"refusing to drop key {key_id}: {len(needing)} backup(s) need it ({names})")
+    live = store()
+    if key_id in sealed_key_ids(live.db.conn):
+        raise click.ClickException(
+            f"refusing to drop key {key_id}: the database still has values sealed under it; run `lowband keys rotate`"
+        )
+    write_key_file(s.key_path, without_key(ring, key_id), replace=True)
+    live.audit.record("cli", "keys.retire", f"key:{key_id}")
+    click.echo(f"Dropped key {key_id} from {s.key_path}; anything still sealed under it can no longer be read.")
 
 
 @click.group()

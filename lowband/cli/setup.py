@@ -1,8 +1,7 @@
-"""Setting up and running an installation: init, serve, backup."""
+"""Setting up and running an installation: init, serve, backup, restore."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
@@ -65,6 +64,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from waitress import serve as waitress_serve
 
     from lowband.app import create_app
+    from lowband.webhook_auth import MAX_WEBHOOK_BYTES
     from lowband.wiring import conversation_service, status_callback_url, transport
     from scheduler import dispatcher
 
@@ -78,7 +78,10 @@ def serve(host: str, port: int, workers: int) -> None:
     )
     click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     try:
-        waitress_serve(app, host=host, port=port, threads=workers, ident="lowband", clear_untrusted_proxy_headers=True)
+        # Waitress refuses oversized bodies before buffering them; X-Forwarded-* are left
+        # for the app, which believes them only from LOWBAND_TRUSTED_PROXIES.
+        waitress_serve(app, host=host, port=port, threads=workers, ident="lowband",
+                       clear_untrusted_proxy_headers=not s.trusted_proxies, max_request_body_size=MAX_WEBHOOK_BYTES)
     finally:
         background.shutdown(wait=False)
 
@@ -88,22 +91,40 @@ def serve(host: str, port: int, workers: int) -> None:
 def backup(path: Path) -> None:
     """Copy the database to PATH, consistently, even while the server runs.
 
-    The copy stays encrypted: it can only be read with the key file.
+    The copy stays encrypted: it can only be read with the key file. The key file
+    notes which of its keys the copy needs, so `keys retire` will not drop them.
     """
-    if path.exists():
-        raise click.ClickException(f"{path} already exists; choose a new file name")
+    from storage.keyfile import record_backup
+    from storage.store import backup_database
+
+    s = settings()
     source = store()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = sqlite3.connect(path)
-    try:
-        # SQLite's online backup copies a consistent snapshot while others keep writing.
-        source.db.conn.backup(target, pages=256)
-        ok = target.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        target.close()
-    if ok != "ok":
-        path.unlink(missing_ok=True)
-        raise click.ClickException("the backup failed its integrity check and was removed; try again")
-    source.audit.record("cli", "backup")
-    click.echo(f"Backed up {settings().db} to {path}.")
-    click.echo(f"It is encrypted: restoring it needs the key file {settings().key_path}.")
+    needed = backup_database(source, path)
+    record_backup(s.key_path, str(path.resolve()), needed, source.now_iso())
+    keys_text = ",".join(map(str, sorted(needed)))
+    source.audit.record("cli", "backup", f"keys:{keys_text}")
+    click.echo(f"Backed up {s.db} to {path}.")
+    click.echo(f"It is encrypted: restoring it needs the key file {s.key_path} (field key(s) {keys_text}).")
+
+
+@click.command(short_help="Put a backup in place of the database.")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Replace the database with the backup at PATH. Stop the server first.
+
+    The backup must open with the key file, every encrypted value in it must open, and
+    its audit log must verify; otherwise nothing changes. The database it replaces is
+    kept beside it (renamed *.replaced-TIME), never deleted.
+    """
+    from storage import load_key_file
+    from storage.store import restore_database
+
+    s = settings()
+    result = restore_database(path, s.db, load_key_file(s.key_path), pin_work=s.pin_work)
+    click.echo(f"Restored {s.db} from {path}: {result.values} encrypted values and "
+               f"{result.audit_entries} audit entries checked.")
+    if result.replaced:
+        click.echo(f"The database it replaced was kept as {result.replaced}.")
+    if result.stale_keys:
+        keys_text = ", ".join(map(str, result.stale_keys))
+        click.echo(f"Its values are sealed under older key(s) {keys_text}; run `lowband keys rotate` to re-seal them.")
