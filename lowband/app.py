@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, jsonify
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lowband.runtime import Runtime
 from lowband.settings import Settings, load_settings
-from lowband.webhook_auth import protect
+from lowband.webhook_auth import MAX_WEBHOOK_BYTES, TrustedProxyFix, protect
 from lowband.wiring import conversation_service
 from sms_gateway.webhook import create_blueprint as sms_blueprint
 
@@ -26,10 +25,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     testing = bool(test_config.pop("TESTING", False))
     settings = load_settings(overrides=test_config)
     app = Flask(__name__)
-    # Behind a tunnel or reverse proxy, rebuild the URL Twilio called from X-Forwarded-*
-    # so its signature still checks out.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
-    app.config.update(TESTING=testing, LOWBAND=settings)
+    # X-Forwarded-* count only from the proxies listed in LOWBAND_TRUSTED_PROXIES;
+    # from anyone else they are dropped, so nobody can steer the URL a signature is
+    # checked against.
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.trusted_proxies)
+    # Werkzeug refuses (413) to read a bigger form; the signature check refuses it first.
+    app.config.update(TESTING=testing, LOWBAND=settings, MAX_CONTENT_LENGTH=MAX_WEBHOOK_BYTES)
     runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
     app.extensions["lowband"] = runtime
     if settings.dev:

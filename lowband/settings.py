@@ -7,6 +7,7 @@ instead of a traceback at the first text message.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -56,6 +57,10 @@ class Settings:
     chw_any_patient: bool = False
     reading_due_days: int = 7
     refill_wait_hours: int = 24
+    # Addresses (IPs or networks) whose X-Forwarded-* headers are believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    # Print whole message bodies with the console transport (demos only: they are health data).
+    console_full: bool = False
 
     @property
     def key_path(self) -> Path:
@@ -85,13 +90,15 @@ _ENV_NAMES = {
     "LOWBAND_CHW_ANY_PATIENT": "chw_any_patient",
     "LOWBAND_READING_DUE_DAYS": "reading_due_days",
     "LOWBAND_REFILL_WAIT_HOURS": "refill_wait_hours",
+    "LOWBAND_TRUSTED_PROXIES": "trusted_proxies",
+    "LOWBAND_CONSOLE_FULL": "console_full",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
     "TWILIO_FROM": "twilio_from",
 }
 _TEXT_ONLY = {
     "twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url", "clinic_name",
-    "emergency_number", "language", "care_rules",
+    "emergency_number", "language", "care_rules", "trusted_proxies",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
                   "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720)}
@@ -122,6 +129,19 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
             raise SettingsError(f"unknown setting {key}")
         values[name] = (key, value)
     return _checked({name: value for name, (_, value) in values.items()}, {n: src for n, (src, _) in values.items()})
+
+
+def _proxies(value: Any, label: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{label}: {item!r} is not an IP address like 10.0.0.5 or ::1") from None
+    return tuple(out)
 
 
 def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
@@ -164,7 +184,9 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         if transport not in TRANSPORTS:
             raise SettingsError(f"{label('transport')}={values['transport']!r}: use console or twilio")
         out["transport"] = transport
-    for flag in ("dev", "chw_any_patient"):
+    if values.get("trusted_proxies"):
+        out["trusted_proxies"] = _proxies(values["trusted_proxies"], label("trusted_proxies"))
+    for flag in ("dev", "chw_any_patient", "console_full"):
         if flag in values:
             out[flag] = values[flag] in (True, 1, "1", "true", "yes", "on")
     if values.get("care_rules"):

@@ -1,8 +1,10 @@
-"""Every Twilio route checks X-Twilio-Signature before anything else runs.
+"""Every Twilio route checks its size, then X-Twilio-Signature, before anything else runs.
 
 The signature is an HMAC of the URL Twilio called and every posted parameter, so it is
-checked against LOWBAND_PUBLIC_URL + path (what we told Twilio) and, behind a proxy,
-against the URL the request itself reports (ProxyFix rebuilds it from X-Forwarded-*).
+checked against LOWBAND_PUBLIC_URL + path and query (what we told Twilio) and nothing a
+client can steer: the Host header is never believed. Only a proxy listed in
+LOWBAND_TRUSTED_PROXIES may add the URL it reports in X-Forwarded-Host/-Proto/-Port;
+from anyone else those headers are dropped before the app sees them.
 LOWBAND_DEV=1 alone lets unsigned requests in, and only from this machine.
 """
 
@@ -23,8 +25,45 @@ from twilio.request_validator import (
     get_signature_algorithm,
     remove_port,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger("lowband.webhooks")
+
+# The largest request Twilio really sends: a 1600-character Body (12 bytes a character
+# at worst, emoji percent-encoded) and the other fields (ten MediaUrls for MMS) fit in
+# about 25 KB. Anything bigger is refused (413) before it is read or its signature checked.
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+_FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+              "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+VIA_TRUSTED_PROXY = "lowband.via_trusted_proxy"
+
+
+def _listed(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+class TrustedProxyFix:
+    """WSGI middleware: X-Forwarded-* are applied (by werkzeug's ProxyFix, one hop) only
+    when the socket's peer is a listed proxy; from anyone else they are removed."""
+
+    def __init__(self, app, trusted: tuple[str, ...] = ()):
+        self.app = app
+        self.networks = tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+        self.proxied = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    def __call__(self, environ, start_response):
+        if self.networks and _listed(environ.get("REMOTE_ADDR", ""), self.networks):
+            environ[VIA_TRUSTED_PROXY] = "HTTP_X_FORWARDED_HOST" in environ
+            return self.proxied(environ, start_response)
+        for key in _FORWARDED:
+            environ.pop(key, None)
+        return self.app(environ, start_response)
 
 
 def _original_remote_addr() -> str:
@@ -42,10 +81,14 @@ def is_loopback(address: str) -> bool:
 
 
 def _urls(public_base: str) -> Iterator[str]:
-    """The URLs Twilio may have signed, most likely first: ours as configured, then
-    the request's own (rebuilt behind a proxy), each with and without its port."""
+    """The URLs Twilio may have signed, most likely first: ours as configured, then,
+    only when a listed proxy said which host it was called on, the URL it reports;
+    each with and without its port. The request's own Host header is never used."""
     path = request.full_path if request.query_string else request.path
-    for url in (public_base + path, request.url):
+    candidates = [public_base + path]
+    if request.environ.get(VIA_TRUSTED_PROXY):
+        candidates.append(request.url)
+    for url in candidates:
         parsed = urlparse(url)
         yield url
         yield remove_port(parsed) if parsed.port else add_port(parsed)
@@ -71,9 +114,22 @@ def protect(blueprint: Blueprint, token: Callable[[], str], public_base: str, de
 
     @blueprint.before_request
     def check_signature() -> Response | None:
-        if signature_ok(token(), public_base):
+        length = request.content_length
+        if length is not None and length > MAX_WEBHOOK_BYTES:
+            return too_large()
+        try:
+            signed = signature_ok(token(), public_base)
+        except RequestEntityTooLarge:  # a chunked body that outgrew the limit while read
+            return too_large()
+        if signed:
             return None
         if dev and not request.headers.get(SIGNATURE_HEADER) and is_loopback(_original_remote_addr()):
             return None
         log.warning("refused an unsigned or forged webhook to %s", request.path)
         return Response("Forbidden: this URL only accepts requests signed by Twilio.\n", 403, mimetype="text/plain")
+
+
+def too_large() -> Response:
+    log.warning("refused an oversized webhook to %s", request.path)
+    return Response(f"Request too large: Twilio webhooks are under {MAX_WEBHOOK_BYTES // 1024} KB.\n", 413,
+                    mimetype="text/plain")

@@ -46,7 +46,7 @@ def transport(settings: Settings, *, http_client=None) -> Transport:
             http_client=http_client,
             validity_seconds=settings.sms_validity_seconds,
         )
-    return ConsoleTransport()
+    return ConsoleTransport(full=settings.console_full)
 
 
 def status_callback_url(settings: Settings) -> str | None:

@@ -18,6 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from flows.phones import mask
+from flows.segments import segments
 
 # Twilio error 21610: the recipient replied STOP; sending again is refused.
 TWILIO_UNSUBSCRIBED = 21610
@@ -41,17 +42,28 @@ class Transport(Protocol):
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult: ...
 
 
+def masked_body(body: str) -> str:
+    """A message as a log may show it: its first two words and its size, nothing of
+    the health data that follows."""
+    words = body.split()
+    count = segments(body)
+    shown = " ".join(words[:2]) + (" …" if len(words) > 2 else "")
+    return f"{shown} ({count} segment{'s' if count != 1 else ''}, {len(body)} chars)"
+
+
 class ConsoleTransport:
-    """Prints each message; the number is masked because terminals end up in logs."""
+    """Prints each message. Terminals end up in logs, so the number is masked and the
+    body cut to its first two words unless `full` (LOWBAND_CONSOLE_FULL=1, for demos)."""
 
     name = "console"
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, *, full: bool = False):
         self.stream = stream
+        self.full = full
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
         stream = self.stream or sys.stdout
-        print(f"[SMS to {mask(to)}] {body}", file=stream, flush=True)
+        print(f"[SMS to {mask(to)}] {body if self.full else masked_body(body)}", file=stream, flush=True)
         # Unique across processes and runs: the outbox keys delivery reports by it.
         return SendResult(f"console-{uuid.uuid4().hex}")
 

@@ -14,16 +14,19 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.exceptions import HTTPException
 
 from flows.engine import Message
 from flows.phones import InvalidPhoneNumber, is_short_code_or_alphanumeric, to_e164
 from flows.service import ConversationService, Inbound
 from sms_gateway.transports import TWILIO_UNSUBSCRIBED
 from storage import Store
+from storage.inbound import SidFromAnotherSender
 
 log = logging.getLogger("lowband.sms")
 
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
+# Twilio's longest SMS body (10 segments); a longer one is not a real text.
+MAX_BODY_CHARS = 1600
 # The states of a message we sent; an inbound text reports "received".
 OUTBOUND_STATES = frozenset({"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read",
                              "canceled", "scheduled"})
@@ -61,17 +64,33 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         if is_short_code_or_alphanumeric(sender):
             # Never auto-reply to short codes or named senders: a robot may answer back.
             return Response(EMPTY, mimetype="text/xml")
+        body = form.get("Body", "")
+        if len(body) > MAX_BODY_CHARS:
+            return Response(f"Body longer than an SMS can be ({MAX_BODY_CHARS} characters).\n", 413,
+                            mimetype="text/plain")
         try:
-            # Twilio sends E.164 already; parsing fully is only needed for anything else.
-            e164 = sender if _E164.fullmatch(sender) else to_e164(sender, region)
+            # Parsed and checked every time, even when it looks like E.164: digits in
+            # other scripts (full-width, Arabic-Indic) become ASCII, and a number that
+            # cannot exist (too short for its country) is refused, never a new phone.
+            e164 = to_e164(sender, region)
         except InvalidPhoneNumber:
-            log.info("ignored a text from an unparseable sender")
+            log.info("ignored a text from an unparseable or impossible sender")
+            return Response(EMPTY, mimetype="text/xml")
+        if not e164.isascii():  # belt and braces: one number, one spelling
             return Response(EMPTY, mimetype="text/xml")
         try:
             media = max(int(form.get("NumMedia") or 0), 0)
         except ValueError:
             media = 0
-        handled = service.handle(get_store(), Inbound(sid=sid, sender=e164, body=form.get("Body", ""), media=media))
+        store = get_store()
+        # A stored answer goes back only to the number it was given to: a MessageSid
+        # replayed from another sender is refused (checked again inside the transaction).
+        store.inbound.bind_sender(store.phone_index(e164))
+        try:
+            handled = service.handle(store, Inbound(sid=sid, sender=e164, body=body, media=media))
+        except SidFromAnotherSender:
+            log.warning("refused a MessageSid replayed from another sender")
+            return Response("This MessageSid belongs to another sender.\n", 400, mimetype="text/plain")
         return twiml(handled.replies)
 
     @bp.post("/sms/status")
@@ -94,6 +113,8 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
 
     @bp.errorhandler(Exception)
     def failed(error: Exception) -> Response:
+        if isinstance(error, HTTPException):  # 413 and the like: the protocol's answer, not a patient's text
+            return error.get_response()
         # Never a 5xx to a patient's text: apologise in one SMS. The message id was not
         # stored (the transaction rolled back), so a retry will be handled afresh.
         log.error("inbound SMS failed: %s", type(error).__name__, exc_info=error)

@@ -160,13 +160,25 @@ def test_undelivered_is_recorded_with_its_error(twilio, sms_app, api, twilio_tra
     assert message.status == "undelivered" and "30003" in message.error
 
 
-def test_console_transport_prints_with_the_number_masked(capsys, sms_app, clock):
+def test_console_transport_prints_with_the_number_and_body_masked(capsys, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Your refill is ready", "refill")
+    store.outbox.enqueue(PATIENT, "Your blood pressure 190/120 is very high", "alert")
     drain(store, ConsoleTransport(), now=clock())
     out = capsys.readouterr().out
-    assert "Your refill is ready" in out
+    assert "Your blood" in out and "1 segment" in out
+    assert "190/120" not in out and "pressure" not in out
     assert PATIENT not in out and "+254" in out
+
+
+def test_console_transport_prints_whole_bodies_only_when_asked(capsys, installation):
+    transport = make_transport(load_settings({}, {**installation.config, "CONSOLE_FULL": True}))
+    transport.send(PATIENT, "Your refill is ready")
+    assert "Your refill is ready" in capsys.readouterr().out
+    quiet = make_transport(load_settings({}, installation.config))
+    quiet.send(PATIENT, "Your refill is ready for collection " * 5)
+    out = capsys.readouterr().out
+    assert "ready" not in out and "2 segments" in out
+    assert load_settings({"LOWBAND_CONSOLE_FULL": "1"}).console_full
 
 
 def test_a_delivery_report_of_21610_marks_the_recipient_opted_out(twilio, sms_app, api, twilio_transport, clock):

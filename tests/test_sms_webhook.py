@@ -133,9 +133,17 @@ def test_a_crash_in_a_step_still_answers_politely_and_can_be_retried(twilio, sms
     assert "Reply YES to join" in twilio.sms(NEW_NUMBER, "hi", sid=sid).messages[0]
 
 
-def test_thousands_of_digits_get_an_answer_not_an_error(twilio):
-    """Only a forged request can carry this (Twilio caps a text at 1,600 characters),
-    but it must still be answered, not crash on int() of 5,000 digits."""
-    reply = twilio.sms("+254712345678", "9" * 5000)
+def test_a_whole_sms_of_digits_gets_an_answer_not_an_error(twilio):
+    """The longest text Twilio delivers (1,600 characters) must be answered, not crash
+    on int() of 1,600 digits."""
+    reply = twilio.sms("+254712345678", "9" * 1600)
     assert reply.status == 200 and reply.messages
     assert "went wrong" not in reply.messages[0]
+
+
+def test_thousands_of_digits_are_refused_as_no_real_sms(twilio, installation):
+    """Only a forged request can carry this (Twilio caps a text at 1,600 characters)."""
+    before = table_counts(installation.db)
+    reply = twilio.sms("+254712345678", "9" * 5000)
+    assert reply.status == 413 and reply.messages == []
+    assert table_counts(installation.db) == before

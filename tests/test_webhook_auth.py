@@ -1,6 +1,7 @@
 """Who may post to the Twilio routes: only requests Twilio signed; LOWBAND_DEV=1 lets
-unsigned requests in from this machine only; behind a proxy the URL Twilio called is
-rebuilt from X-Forwarded-* and still checks out."""
+unsigned requests in from this machine only; behind a proxy listed in
+LOWBAND_TRUSTED_PROXIES the URL Twilio called is rebuilt from X-Forwarded-* and still
+checks out (more in test_webhook_hardening.py)."""
 
 from __future__ import annotations
 
@@ -66,18 +67,32 @@ def test_a_forged_signature_is_refused_even_in_dev_mode(dev_app):
     assert response.status_code == 403
 
 
-def test_behind_a_proxy_the_url_twilio_called_is_rebuilt_and_checks_out(prod_app):
+@pytest.mark.parametrize(("trusted", "expected"), [("127.0.0.1", 200), ("", 403)])
+def test_behind_a_listed_proxy_the_url_twilio_called_is_rebuilt_and_checks_out(installation, trusted, expected):
     # Twilio called the tunnel's address; the proxy forwards to us over plain HTTP.
+    app = make_app(installation, TRUSTED_PROXIES=trusted)
     called = "https://tunnel.example.net/sms"
     data = {"MessageSid": new_sid(), **PARAMS}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(called, data)
-    response = prod_app.test_client().post(
-        "/sms", data=data, base_url="http://127.0.0.1:5000",
-        headers={"X-Twilio-Signature": signature, "X-Forwarded-Proto": "https",
-                 "X-Forwarded-Host": "tunnel.example.net", "X-Forwarded-Port": "443"},
-        environ_base={"REMOTE_ADDR": "127.0.0.1"},
-    )
-    assert response.status_code == 200
+    try:
+        response = app.test_client().post(
+            "/sms", data=data, base_url="http://127.0.0.1:5000",
+            headers={"X-Twilio-Signature": signature, "X-Forwarded-Proto": "https",
+                     "X-Forwarded-Host": "tunnel.example.net", "X-Forwarded-Port": "443"},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+    finally:
+        app.extensions["lowband"].close()
+    assert response.status_code == expected
+
+
+def test_dev_mode_behind_a_listed_proxy_still_judges_the_real_peer(installation):
+    app = make_app(installation, DEV=True, TRUSTED_PROXIES="192.0.2.1")
+    try:
+        response, _ = post(app, remote="192.0.2.1", headers={"X-Forwarded-For": "127.0.0.1"})
+    finally:
+        app.extensions["lowband"].close()
+    assert response.status_code == 403
 
 
 def test_a_sha256_signature_with_its_settings_header_is_accepted(prod_app):
