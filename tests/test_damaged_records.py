@@ -249,7 +249,7 @@ def test_a_damaged_alert_leaves_tasks_and_readings_working(twilio, clock, store,
         replies = twilio.sms("+254712345671", "BP 150/95").messages
     assert tasks and tasks[0].startswith("Tasks:"), tasks
     assert replies and "saved BP 150/95" in replies[0], replies
-    assert f"alerts row {first.id}" in caplog.text and "190" not in caplog.text
+    assert f"alerts row {first.id}" in caplog.text and "190/125" not in caplog.text
 
 
 def test_a_damaged_session_starts_that_conversation_over(twilio, store, installation):
