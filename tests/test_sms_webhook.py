@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
+from tests.helpers.database import table_counts
 from tests.helpers.twilio_client import BASE_URL, new_sid
 
 NEW_NUMBER = "+254733400401"
-
-
-def table_counts(db_path) -> dict[str, int]:
-    conn = sqlite3.connect(db_path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # noqa: S608
-    finally:
-        conn.close()
 
 
 def test_signed_text_gets_twiml_with_one_reply(twilio):

@@ -6,7 +6,6 @@ written (or no phone at all when the number cannot exist)."""
 from __future__ import annotations
 
 import io
-import sqlite3
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -16,20 +15,12 @@ from lowband import create_app
 from lowband.settings import SettingsError, load_settings
 from lowband.webhook_auth import MAX_WEBHOOK_BYTES
 from storage.inbound import SidFromAnotherSender
+from tests.helpers.database import table_counts
 from tests.helpers.twilio_client import AUTH_TOKEN, CLINIC_NUMBER, new_sid
 
 PATIENT = "+254733400401"
 OTHER = "+254712345678"
 OTHER_URL = "https://other.example.org/sms"
-
-
-def table_counts(db_path) -> dict[str, int]:
-    conn = sqlite3.connect(db_path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # noqa: S608
-    finally:
-        conn.close()
 
 
 def params(sender: str = PATIENT, body: str = "hi", sid: str | None = None) -> dict[str, str]:
