@@ -46,6 +46,8 @@ def normalise(text: str) -> str:
     """NFKC, invisible characters removed, curly quotes straightened, every decimal
     digit as ASCII, runs of whitespace (line breaks included) as one space, no
     surrounding spaces; case kept."""
-    text = unicodedata.normalize("NFKC", text.translate(_CLEAN))
+    # Straightened before NFKC (which would make the ordinal sign a letter) and after
+    # (NFKC itself makes primes out of some marks: U+2057 is four of them).
+    text = unicodedata.normalize("NFKC", text.translate(_CLEAN)).translate(_CLEAN)
     text = "".join(_ascii_digit(ch) for ch in text if _visible(ch))
     return " ".join(text.split())
