@@ -15,6 +15,8 @@ import base64
 import json
 import os
 import secrets
+import stat
+from contextlib import suppress
 from pathlib import Path
 
 from storage.crypto import KeyRing
@@ -39,6 +41,43 @@ def _unb64(text: str, what: str, path: Path) -> bytes:
     if len(raw) != 32:
         raise KeyFileError(f"key file {path} is damaged: {what} is not a 256-bit key")
     return raw
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create `folder` (and its parents) if missing; a folder made here is mode 0700,
+    whatever the umask, so the files Lowband keeps in it are not even listed to others.
+    An existing folder is left as it is (it may be the admin's own)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+
+
+def make_private_files(paths: list[Path]) -> None:
+    """Those of `paths` that exist made readable by their owner only (the database and
+    its -wal and -shm files; one from before this was checked, or copied in, is tightened)."""
+    for path in paths:
+        with suppress(FileNotFoundError, PermissionError):
+            if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
+                os.chmod(path, 0o600)
+
+
+def check_key_file_mode(path: Path) -> None:
+    """Refuse a key file that group or others may read or write: anyone who can read it
+    can read every record, and anyone who can write it can destroy them all."""
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return  # said, with what to do, by whoever needs the file
+    except OSError as error:
+        raise KeyFileError(f"key file {path} cannot be read: {error.strerror}") from None
+    if mode & 0o077:
+        raise KeyFileError(
+            f"key file {path} is open to group or others (mode {mode:04o}); "
+            f"run `chmod 600 {path}` so only its owner can read and write it"
+        )
 
 
 def new_key_ring() -> KeyRing:
@@ -80,26 +119,36 @@ def write_key_file(path: Path, ring: KeyRing, *, replace: bool, backups: list[di
     path = Path(path)
     if backups is None:
         backups = known_backups(path) if replace else []
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_file(path, ring, replace=replace, backups=backups)
+    except OSError as error:  # a full disk, a read-only folder, a file where a folder should be
+        raise KeyFileError(f"cannot write key file {path}: {error.strerror or error}") from None
+
+
+def _write_file(path: Path, ring: KeyRing, *, replace: bool, backups: list[dict]) -> None:
+    make_private_dir(path.parent)
     if not replace:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             raise KeyFileError(f"key file {path} already exists; refusing to overwrite it") from None
         try:
+            os.fchmod(fd, 0o600)  # 0600 whatever the umask
             _write(fd, ring, backups)
         except BaseException:
-            path.unlink(missing_ok=True)
+            with suppress(OSError):
+                path.unlink(missing_ok=True)  # never a 0-byte or half-written key file
             raise
         return
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)
         _write(fd, ring, backups)
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -110,6 +159,7 @@ def create_key_file(path: Path) -> KeyRing:
 
 
 def _read_document(path: Path) -> dict:
+    check_key_file_mode(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

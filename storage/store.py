@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -27,7 +26,97 @@ Clock = Callable[[], datetime]
 _WRITER = threading.RLock()
 _savepoints = itertools.count(1)
 _ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-_id_counter = itertools.count(secrets.randbelow(4096))
+
+# -- row ids ------------------------------------------------------------------------
+# An id is (milliseconds since 2024 << 12) | (slot << 6) | counter: 41 bits of time
+# (until 2093) and 12 below, 53 in all, exact in JSON. The slot (0-63) is leased per
+# process and database: an fcntl lock on one byte of `<database>-idslots`, which the
+# operating system drops when the process ends (or is killed), and which a forked child
+# does not inherit, so every live process writing to a database has its own slot. The
+# counter counts the ids a process made in one millisecond; at 64 the process moves
+# on to the next millisecond rather than wrap, so it never repeats itself either.
+ID_SLOT_BITS = 6
+ID_SLOTS = 1 << ID_SLOT_BITS
+_ID_COUNTER_BITS = 12 - ID_SLOT_BITS
+_ID_COUNTER_MAX = (1 << _ID_COUNTER_BITS) - 1
+
+
+class _IdSource:
+    """This process's id state: the slot it holds in each database, and its counter."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last_ms = 0
+        self.counter = 0
+        self.slots: dict[str, tuple[int, int | None]] = {}  # database file -> (slot, lock fd)
+
+
+_ids = _IdSource()
+
+
+def _forget_ids_in_child() -> None:
+    """A forked child holds none of its parent's slot locks: it leases its own."""
+    global _ids
+    for _, fd in _ids.slots.values():
+        if fd is not None:
+            with suppress(OSError):
+                os.close(fd)  # the child's copy; the parent's lock is untouched
+    _ids = _IdSource()
+
+
+os.register_at_fork(after_in_child=_forget_ids_in_child)
+
+
+def database_file(conn: sqlite3.Connection) -> str:
+    """The main database's file, or "" for an in-memory or temporary one."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return os.path.realpath(file) if file else ""
+    return ""
+
+
+def lease_id_slot(db_file: str) -> tuple[int, int | None]:
+    """The lowest slot no live process holds for this database, and the fd holding it."""
+    if not db_file:
+        return 0, None  # nobody else can open a private database
+    try:
+        import fcntl
+    except ImportError:
+        # Windows: one process serves (waitress threads), so one slot is all there is.
+        return 0, None
+
+    fd = os.open(db_file + "-idslots", os.O_RDWR | os.O_CREAT, 0o600)
+    for slot in range(ID_SLOTS):
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, slot)
+        except OSError:
+            continue
+        return slot, fd
+    os.close(fd)
+    raise StorageError(f"more than {ID_SLOTS} processes are writing to {db_file}; stop some of them")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000 - _ID_EPOCH_MS
+
+
+def next_id(db_file: str) -> int:
+    """A new row id for the database in `db_file`, unique among every process's ids."""
+    ids = _ids
+    with ids.lock:
+        held = ids.slots.get(db_file)
+        if held is None:
+            held = ids.slots[db_file] = lease_id_slot(db_file)
+        millis = _now_ms()
+        if millis > ids.last_ms:
+            ids.counter = 0
+        elif ids.counter < _ID_COUNTER_MAX:
+            millis = ids.last_ms  # the same millisecond (or the clock stepped back)
+            ids.counter += 1
+        else:
+            millis, ids.counter = ids.last_ms + 1, 0  # run ahead of the clock, never wrap
+        ids.last_ms = millis
+        return (millis << 12) | (held[0] << _ID_COUNTER_BITS) | ids.counter
 
 
 def utc_now() -> datetime:
@@ -66,8 +155,9 @@ class Store:
             try:
                 yield self
             except BaseException:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
+                if conn.in_transaction:  # SQLite may already have rolled it all back
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
                 raise
             conn.execute(f"RELEASE {name}")
             return
@@ -79,11 +169,14 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                # Inside the try: a COMMIT that fails (a deferred foreign key, a full
+                # disk, an I/O error) leaves SQLite in the transaction; it is rolled back
+                # here, or every later write would nest in it as a savepoint and be lost.
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
         return self.db.conn.execute(sql, params)
@@ -99,14 +192,16 @@ class Store:
     def now_iso(self) -> str:
         return iso(self.clock())
 
-    @staticmethod
-    def new_id() -> int:
+    def new_id(self) -> int:
         """Row ids are chosen before insert because each sealed value is bound to its
-        row id. They rise with time (milliseconds since 2024, then a per-process counter
-        that starts at a random place), so inserts append to the end of each B-tree
-        instead of splitting pages all over it; 53 bits stay exact in JSON."""
-        millis = time.time_ns() // 1_000_000 - _ID_EPOCH_MS
-        return (millis << 12) | (next(_id_counter) & 0xFFF)
+        row id. They rise with time (milliseconds since 2024, then this process's slot
+        and counter; see `next_id`), so inserts append to the end of each B-tree instead
+        of splitting pages all over it, and no two processes on one database make the
+        same id without asking the database for each; 53 bits stay exact in JSON."""
+        db_file = self.__dict__.get("_id_db_file")
+        if db_file is None:
+            db_file = self.__dict__["_id_db_file"] = database_file(self.db.conn)
+        return next_id(db_file)
 
     def seal(self, table: str, column: str, row_id: object, value: object) -> bytes | None:
         return self.cipher.seal(table, column, row_id, value)
@@ -276,10 +371,38 @@ def open_database(path: str | Path, *, create: bool = False) -> Database:
             f"database {path} is an empty (0-byte) file, not a Lowband database; "
             "restore a backup with `lowband restore`, or move it away and run `lowband init`"
         )
+    from storage.keyfile import make_private_dir, make_private_files
+
+    made = False
     try:
+        make_private_dir(path.parent)
+        if create and not path.exists():
+            made = True
+            # Made here, 0600, before SQLite makes it 0644; SQLite gives its -wal and
+            # -shm files the database's own mode, so they are 0600 too.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.chmod(path, 0o600)
+        # SQLite opens a file it cannot write read-only, then fails on the first write
+        # naming no file: say which file (or folder) and why, before it starts.
+        for file in _files_of(path):
+            if file.exists() and not os.access(file, os.W_OK):
+                raise StorageError(f"{file} is read-only: Lowband must write to it; give its owner write permission")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"data directory {path.parent} is read-only: SQLite must create {path.name}-wal and "
+                f"{path.name}-shm in it beside the database; give its owner write permission"
+            )
         db = connect(path)
         migrations.apply(db)
-    except sqlite3.DatabaseError as error:
+        make_private_files(_files_of(path))
+    except (sqlite3.DatabaseError, OSError, StorageError) as error:
+        if made and _is_empty_file(path):
+            _discard(path)  # never leave behind a 0-byte file that looks like a database
+        if isinstance(error, StorageError):
+            raise
+        if isinstance(error, OSError):  # a file where a folder should be, a full disk, no permission
+            where = error.filename or path
+            raise StorageError(f"database {path} cannot be opened: {where}: {error.strerror or error}") from None
         raise StorageError(f"database {path} cannot be opened: {error}") from None
     return db
 

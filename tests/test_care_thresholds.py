@@ -182,7 +182,7 @@ def test_lowband_serve_refuses_a_bad_override_before_serving(run_cli, cli_error,
     def never(*args, **kwargs):
         raise AssertionError("served with a bad care rules file")
 
-    monkeypatch.setattr(waitress, "serve", never)
+    monkeypatch.setattr(waitress, "create_server", never)
     path = rules_file(tmp_path, "[spo2]\nurgent_below = 96\n")
     cli_error(run_cli("serve", env={"LOWBAND_CARE_RULES": str(path)}), "LOWBAND_CARE_RULES", "[spo2] urgent_below")
 

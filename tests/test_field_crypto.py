@@ -193,6 +193,7 @@ def test_a_key_file_with_a_wrong_field_key_is_one_clear_line_naming_it(installat
     doc["field_keys"]["1"] = base64.b64encode(secrets.token_bytes(32)).decode()
     edited = installation.root / "edited.key"
     edited.write_text(json.dumps(doc))
+    edited.chmod(0o600)  # a key file open to others is refused before its keys are read
 
     result = run_cli("patients", "list", env={"LOWBAND_KEY_FILE": str(edited)})
     cli_error(result, "field key 1", str(edited))
@@ -205,7 +206,7 @@ def test_serve_with_a_wrong_key_file_stops_before_listening(installation, run_cl
     def must_not_serve(*args, **kwargs):
         raise AssertionError("the server started with a wrong key file")
 
-    monkeypatch.setattr(waitress, "serve", must_not_serve)
+    monkeypatch.setattr(waitress, "create_server", must_not_serve)
     other = tmp_path / "other.key"
     create_key_file(other)
     cli_error(run_cli("serve", "--port", "5999", env={"LOWBAND_KEY_FILE": str(other)}), str(other))

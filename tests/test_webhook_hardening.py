@@ -125,7 +125,15 @@ def test_serve_lets_forwarded_headers_reach_the_app_only_with_listed_proxies(run
     import waitress
 
     calls = []
-    monkeypatch.setattr(waitress, "serve", lambda app, **kwargs: calls.append(kwargs))
+
+    class Server:  # bound, then run until Ctrl-C; here it returns at once
+        def run(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(waitress, "create_server", lambda app, **kwargs: calls.append(kwargs) or Server())
     result = run_cli("serve", env={"LOWBAND_TRUSTED_PROXIES": listed})
     assert result.exit_code == 0, result.output
     [kwargs] = calls

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,7 @@ from flows.phones import InvalidPhoneNumber
 from lowband.runtime import Runtime
 from lowband.settings import Settings, SettingsError, load_settings
 from storage import FieldIntegrityError, StorageError, Store
+from storage.keyfile import check_key_file_mode
 from storage.records import Damaged, DamagedRecord, intact, lenient
 
 # Errors whose message is written for the admin: shown as one line, exit status 1.
@@ -22,6 +25,15 @@ EXPECTED = (SettingsError, StorageError, EnrolmentError, InvalidPhoneNumber)
 
 class LowbandGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        # Whatever a command creates (the database, its -wal and -shm, backups, folders)
+        # is its owner's only: 0600 files, 0700 folders.
+        umask = os.umask(0o077)
+        try:
+            return self._invoke(ctx)
+        finally:
+            os.umask(umask)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DamagedRecord as error:
@@ -35,6 +47,14 @@ class LowbandGroup(click.Group):
             raise click.ClickException(f"{error}{hint}") from None
         except EXPECTED as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            # A full disk, a read-only folder, a file where a folder should be: still one
+            # line, naming the file and the reason.
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
+        except sqlite3.Error as error:
+            db = ctx.meta["lowband.settings"].db if "lowband.settings" in ctx.meta else "the database"
+            raise click.ClickException(f"database {db}: {error}") from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
@@ -43,7 +63,11 @@ class LowbandGroup(click.Group):
 def settings() -> Settings:
     ctx = click.get_current_context()
     root = ctx.find_root()
-    root.meta.setdefault("lowband.settings", load_settings())
+    if "lowband.settings" not in root.meta:
+        loaded = load_settings()
+        # Every command refuses a key file others may read or write, before anything else.
+        check_key_file_mode(loaded.key_path)
+        root.meta["lowband.settings"] = loaded
     return root.meta["lowband.settings"]
 
 

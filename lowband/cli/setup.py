@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -29,7 +30,14 @@ def init(demo: bool) -> None:
             "point LOWBAND_DB at its database, or move the key file away to start afresh"
         )
     ring = create_key_file(s.key_path)
-    new_store = open_store(s.db, ring, create=True, pin_work=s.pin_work)
+    try:
+        new_store = open_store(s.db, ring, create=True, pin_work=s.pin_work)
+    except BaseException:
+        # No database came of it, so the new key file protects nothing: leave no orphan
+        # that would make the next `lowband init` refuse.
+        if not s.db.exists():
+            s.key_path.unlink(missing_ok=True)
+        raise
     try:
         new_store.audit.record("cli", "init")
         click.echo(f"Created database {s.db}")
@@ -61,7 +69,7 @@ def serve(host: str, port: int, workers: int) -> None:
     outbox holds in the background (printed to the terminal with the console transport)."""
     import logging
 
-    from waitress import serve as waitress_serve
+    from waitress import create_server
 
     from lowband.app import create_app
     from lowband.webhook_auth import MAX_WEBHOOK_BYTES
@@ -72,18 +80,28 @@ def serve(host: str, port: int, workers: int) -> None:
     runtime()  # fail early, in one line, on a bad key file or database
     s = settings()
     app = create_app()
+    try:
+        # Bound here, before anything says "serving" or the outbox is sent: a port in use
+        # or a host that is no address is one line, and nothing was started.
+        # Waitress refuses oversized bodies before buffering them; X-Forwarded-* are left
+        # for the app, which believes them only from LOWBAND_TRUSTED_PROXIES.
+        server = create_server(app, host=host, port=port, threads=workers, ident="lowband",
+                               clear_untrusted_proxy_headers=not s.trusted_proxies,
+                               max_request_body_size=MAX_WEBHOOK_BYTES)
+    except (OSError, ValueError) as error:
+        app.extensions["lowband"].close()
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
     background = dispatcher.start(
         app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s),
         service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
     )
     click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     try:
-        # Waitress refuses oversized bodies before buffering them; X-Forwarded-* are left
-        # for the app, which believes them only from LOWBAND_TRUSTED_PROXIES.
-        waitress_serve(app, host=host, port=port, threads=workers, ident="lowband",
-                       clear_untrusted_proxy_headers=not s.trusted_proxies, max_request_body_size=MAX_WEBHOOK_BYTES)
+        server.run()
     finally:
         background.shutdown(wait=False)
+        server.close()
 
 
 @click.command(short_help="Back up the database, even while serving.")
@@ -100,7 +118,14 @@ def backup(path: Path) -> None:
     s = settings()
     source = store()
     needed = backup_database(source, path)
-    record_backup(s.key_path, str(path.resolve()), needed, source.now_iso())
+    try:
+        os.chmod(path, 0o600)  # encrypted, but still the whole installation's data
+        record_backup(s.key_path, str(path.resolve()), needed, source.now_iso())
+    except BaseException:
+        # A backup the key file does not list could lose its keys to `keys retire`
+        # (and one made on a disk that then filled up is suspect): none is left behind.
+        path.unlink(missing_ok=True)
+        raise
     keys_text = ",".join(map(str, sorted(needed)))
     source.audit.record("cli", "backup", f"keys:{keys_text}")
     click.echo(f"Backed up {s.db} to {path}.")
