@@ -9,6 +9,7 @@ import sqlite3
 from collections import defaultdict
 from datetime import timedelta
 
+from storage.text_seal import PREFIX
 from tests.helpers.conversation_script import ScriptRunner
 
 CLINICIAN, PHARMACIST, CHW = "+254700100101", "+254700100102", "+254700100103"
@@ -68,6 +69,8 @@ def test_no_clear_column_tells_a_health_fact(twilio, store, clock, run_cli, inst
         if (table, column) in CLEAR_BY_DESIGN:
             continue
         for value in values:
+            if value.startswith(PREFIX):
+                continue  # sealed text (storage/text_seal.py): base64 may spell anything
             lowered = value.lower()
             leaks += [f"{table}.{column}: {word!r}" for word in TELLING if word in lowered]
     assert not sorted(set(leaks)), sorted(set(leaks))
