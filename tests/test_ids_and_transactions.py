@@ -184,7 +184,7 @@ def test_a_failed_inner_write_with_the_transaction_gone_reports_its_own_error(st
 
 # -- acceptance: two server processes on one database ---------------------------------------
 
-SECONDS = 20
+SECONDS = 60  # the acceptance: a minute of two processes writing at once
 THREADS = 2  # per process, as waitress's worker threads
 PATIENTS_PER_THREAD = 8  # each well under the loop guard's 1000 texts a minute
 

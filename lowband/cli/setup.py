@@ -77,6 +77,8 @@ def serve(host: str, port: int, workers: int) -> None:
     from scheduler import dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The dispatcher runs every few seconds: its every run would bury the messages shown.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     runtime()  # fail early, in one line, on a bad key file or database
     s = settings()
     app = create_app()
