@@ -1,13 +1,15 @@
 """Schema migrations: named steps, each in its own transaction, each applied once.
 
 Never edit a step that has shipped; add a new one. Columns holding personal data are
-BLOBs of sealed values (see crypto.py); `ENCRYPTED` lists them for key rotation.
+BLOBs of sealed values (see crypto.py); storage/schema.py says what every column holds.
 """
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from storage import schema as _schema
 
 migrations = Migrations("lowband")
 
@@ -302,20 +304,8 @@ def consult_owner(db: Database) -> None:
     db.execute("ALTER TABLE consults ADD COLUMN owner_id INTEGER REFERENCES staff(id)")
 
 
-# table -> (primary key column, sealed columns). Key rotation walks exactly these.
-ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "staff": ("id", ("name", "phone", "email")),
-    "patients": ("id", ("name", "phone", "birth_year", "sex")),
-    "medications": ("id", ("name", "dose", "quantity")),
-    "sessions": ("phone_index", ("state",)),
-    "inbound_messages": ("id", ("body", "replies")),
-    "outbox": ("id", ("phone", "body")),
-    "readings": ("id", ("kind", "measured", "level")),
-    "alerts": ("id", ("reason",)),
-    "refills": ("id", ("answer",)),
-    "consults": ("id", ("summary",)),
-    "held_messages": ("id", ("body",)),
-}
+# Which columns are sealed lives in storage/schema.py; kept here under its old name.
+ENCRYPTED = _schema.ENCRYPTED
 
 
 def apply(db: Database) -> None:

@@ -1,0 +1,79 @@
+"""What every column of the database holds, as a thief with the file would see it.
+
+One description, read by key rotation and `lowband doctor` (SEALED columns), the text
+sealer's users (TEXT_SEALED), and the privacy tests (every column classified, nothing
+in CLEAR that tells a health fact). A new table adds its columns here, or the tests fail.
+
+- sealed: AES-256-GCM per value, bound to table, column and row, padded; rotated.
+- text: short TEXT sealed with a key derived from the never-rotated audit key
+  (storage/text_seal.py), padded: the audit chain never has to be rewritten.
+- index: a keyed one-way HMAC (a phone, a reading, a text's digest) to find or
+  compare rows without opening them.
+- clear: what the system needs to run without the key: ids, times, states, counts,
+  settings that act before anything is opened. `why` says which.
+"""
+
+from __future__ import annotations
+
+SEALED, TEXT, INDEX, CLEAR = "sealed", "text", "index", "clear"
+
+# table -> (primary key, {column: class}); every column of every table, once.
+COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
+    "staff": ("id", {"id": CLEAR, "role": CLEAR, "name": SEALED, "phone": SEALED, "phone_index": INDEX,
+                     "email": SEALED, "active": CLEAR, "created_at": CLEAR, "deactivated_at": CLEAR}),
+    "patients": ("id", {"id": CLEAR, "short_id": CLEAR, "name": SEALED, "phone": SEALED, "phone_index": INDEX,
+                        "birth_year": SEALED, "sex": SEALED, "language": CLEAR, "time_zone": CLEAR,
+                        "chw_id": CLEAR, "active": CLEAR, "created_at": CLEAR, "pin_hash": INDEX,
+                        "pin_failures": CLEAR, "locked_until": CLEAR, "consent_at": CLEAR,
+                        "consent_version": CLEAR, "consent_declined_at": CLEAR, "discreet": CLEAR,
+                        "closed_at": CLEAR, "merged_into": CLEAR}),
+    "medications": ("id", {"id": CLEAR, "patient_id": CLEAR, "name": SEALED, "dose": SEALED, "quantity": SEALED,
+                           "active": CLEAR, "created_at": CLEAR}),
+    "audit_log": ("seq", {"seq": CLEAR, "at": CLEAR, "actor": TEXT, "action": CLEAR, "subject": TEXT,
+                          "detail": TEXT, "mac": INDEX}),
+    "contacts": ("phone_index", {"phone_index": INDEX, "opted_out": CLEAR, "opted_out_at": CLEAR,
+                                 "window_start": CLEAR, "window_count": CLEAR, "last_digest": INDEX,
+                                 "repeats": CLEAR, "muted_until": CLEAR, "repeat_since": CLEAR,
+                                 "carrier_blocked": CLEAR, "reply_digests": INDEX, "last_urgent_at": CLEAR}),
+    "sessions": ("phone_index", {"phone_index": INDEX, "state": SEALED, "updated_at": CLEAR}),
+    "inbound_messages": ("id", {"id": CLEAR, "message_sid": CLEAR, "channel": CLEAR, "phone_index": INDEX,
+                                "body": SEALED, "replies": SEALED, "received_at": CLEAR}),
+    "outbox": ("id", {"id": CLEAR, "phone_index": INDEX, "phone": SEALED, "body": SEALED, "purpose": TEXT,
+                      "status": CLEAR, "attempts": CLEAR, "next_attempt_at": CLEAR, "lease_until": CLEAR,
+                      "provider_sid": CLEAR, "error": CLEAR, "created_at": CLEAR, "updated_at": CLEAR,
+                      "alert_id": CLEAR}),
+    "counters": ("name", {"name": CLEAR, "value": CLEAR}),
+    "readings": ("id", {"id": CLEAR, "patient_id": CLEAR, "submission_id": CLEAR, "kind": SEALED,
+                        "measured": SEALED, "level": SEALED, "dedupe_index": INDEX, "sender_index": INDEX,
+                        "submitted_by": TEXT, "taken_at": CLEAR}),
+    "refills": ("id", {"id": CLEAR, "ref": CLEAR, "patient_id": CLEAR, "medication_id": CLEAR, "status": CLEAR,
+                       "answer": SEALED, "answered_by": CLEAR, "flagged_at": CLEAR, "created_at": CLEAR,
+                       "updated_at": CLEAR}),
+    "consults": ("id", {"id": CLEAR, "ref": CLEAR, "patient_id": CLEAR, "summary": SEALED, "status": CLEAR,
+                        "created_at": CLEAR, "updated_at": CLEAR, "owner_id": CLEAR}),
+    "held_messages": ("id", {"id": CLEAR, "patient_id": CLEAR, "body": SEALED, "created_at": CLEAR,
+                             "read_at": CLEAR}),
+    "oncall": ("id", {"id": CLEAR, "staff_id": CLEAR, "starts_at": CLEAR, "ends_at": CLEAR, "created_at": CLEAR}),
+    "alerts": ("id", {"id": CLEAR, "ref": CLEAR, "patient_id": CLEAR, "submission_id": CLEAR, "reason": SEALED,
+                      "status": CLEAR, "handled_by": CLEAR, "created_at": CLEAR, "updated_at": CLEAR,
+                      "delivery": CLEAR, "tier": CLEAR}),
+    # The store's own bookkeeping: key check values, the audit head, schema names.
+    "meta": ("key", {"key": CLEAR, "value": CLEAR}),
+    "_sqlite_migrations": ("id", {"id": CLEAR, "migration_set": CLEAR, "name": CLEAR, "applied_at": CLEAR}),
+}
+
+# Clear columns whose words are names of things, never about a person: an action's name
+# ("alert.raised", whose subject is sealed), a counter's name, schema bookkeeping.
+NAMED_THINGS = {("audit_log", "action"), ("counters", "name"), ("meta", "key"), ("meta", "value"),
+                ("_sqlite_migrations", "name"), ("_sqlite_migrations", "migration_set")}
+
+# table -> (primary key column, sealed columns). Key rotation walks exactly these.
+ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
+    table: (key, tuple(c for c, kind in columns.items() if kind == SEALED))
+    for table, (key, columns) in COLUMNS.items()
+    if any(kind == SEALED for kind in columns.values())
+}
+
+
+def columns_of(kind: str) -> set[tuple[str, str]]:
+    return {(table, column) for table, (_, columns) in COLUMNS.items() for column, k in columns.items() if k == kind}
