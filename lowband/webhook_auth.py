@@ -118,7 +118,12 @@ def protect(blueprint: Blueprint, token: Callable[[], str], public_base: str, de
         if length is not None and length > MAX_WEBHOOK_BYTES:
             return too_large()
         try:
-            signed = signature_ok(token(), public_base)
+            # Twilio's signature glues names and values together, so the bytes of one
+            # signed request can be regrouped into another (a second From, a field folded
+            # into its neighbour). Twilio never repeats a name: a repeat is a forgery.
+            repeated = any(len(values) > 1 for values in request.form.listvalues()) or any(
+                len(values) > 1 for values in request.args.listvalues())
+            signed = not repeated and signature_ok(token(), public_base)
         except RequestEntityTooLarge:  # a chunked body that outgrew the limit while read
             return too_large()
         if signed:

@@ -27,6 +27,8 @@ log = logging.getLogger("lowband.sms")
 
 # Twilio's longest SMS body (10 segments); a longer one is not a real text.
 MAX_BODY_CHARS = 1600
+# A Twilio message id: SM (or MM with media) and 32 hex digits.
+_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
 # The states of a message we sent; an inbound text reports "received".
 OUTBOUND_STATES = frozenset({"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read",
                              "canceled", "scheduled"})
@@ -52,9 +54,11 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     @bp.post("/sms")
     def inbound() -> Response:
         form = request.form
-        sid = form.get("MessageSid") or form.get("SmsSid")
+        sid = form.get("MessageSid", "")
         sender = form.get("From", "")
-        if not sid or not sender:
+        if not _SID.fullmatch(sid) or form.get("SmsSid", sid) != sid or not sender:
+            # Twilio always sends its own MessageSid (SM/MM and 32 hex digits), equal to
+            # SmsSid: anything else was regrouped from another signed request.
             return Response("Expected a Twilio SMS webhook: MessageSid and From are required.\n", 400,
                             mimetype="text/plain")
         if (form.get("MessageStatus") or form.get("SmsStatus") or "received").lower() in OUTBOUND_STATES:

@@ -16,7 +16,7 @@ from lowband.settings import SettingsError, load_settings
 from lowband.webhook_auth import MAX_WEBHOOK_BYTES
 from storage.inbound import SidFromAnotherSender
 from tests.helpers.database import table_counts
-from tests.helpers.twilio_client import AUTH_TOKEN, CLINIC_NUMBER, new_sid
+from tests.helpers.twilio_client import AUTH_TOKEN, BASE_URL, CLINIC_NUMBER, new_sid
 
 PATIENT = "+254733400401"
 OTHER = "+254712345678"
@@ -239,3 +239,37 @@ def test_a_number_that_cannot_exist_gets_no_reply_and_nothing_stored(twilio, ins
     reply = twilio.sms(impossible, "hi")
     assert reply.status == 200 and reply.messages == []
     assert table_counts(installation.db) == before
+
+
+# -- a signed request regrouped into another ---------------------------------------------
+
+
+def _regrouped(twilio, clinician: str, attacker: str, sid: str):
+    """Twilio's signature glues names and values: the bytes of a text the attacker sent
+    ("A2 OKFrom<clinician>") can be regrouped into a clinician's "A2 OK" with the same
+    signature (a second From, fields folded into their neighbours)."""
+    original = [("FromZip", ""), ("SmsSid", sid), ("SmsStatus", "received"), ("Body", "A2 OKFrom" + clinician),
+                ("To", "+15005550006"), ("MessageSid", sid), ("AccountSid", "AC" + "0" * 32), ("From", attacker)]
+    signature = twilio.validator.compute_signature(BASE_URL + "/sms", dict(original))
+    forged = [("From", clinician), ("From", attacker), ("Body", "A2 OK"), ("AccountSid", "AC" + "0" * 32),
+              ("FromZip", "MessageSid" + sid), ("SmsSid", sid + "SmsStatusreceived"), ("To", "+15005550006")]
+    return signature, forged
+
+
+def test_a_signed_text_regrouped_into_a_staff_command_is_refused(twilio, store, sms_app):
+    from werkzeug.datastructures import MultiDict
+
+    clinician, attacker, sid = "+254700100101", "+254733400401", "SM" + "ab" * 16
+    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=clinician)
+    signature, forged = _regrouped(twilio, clinician, attacker, sid)
+    assert twilio.validator.compute_signature(BASE_URL + "/sms", MultiDict(forged)) == signature  # the attack
+    response = twilio.client.post("/sms", data=MultiDict(forged), headers={"X-Twilio-Signature": signature},
+                                  base_url=BASE_URL)
+    assert response.status_code == 403
+    assert store.one("SELECT count(*) FROM inbound_messages")[0] == 0
+
+
+def test_an_inbound_text_without_twilios_own_message_id_is_refused(twilio):
+    params = {"SmsSid": "SM" + "cd" * 16, "AccountSid": "AC" + "1" * 32, "From": "+254712345678",
+              "To": "+15005550006", "Body": "hi"}
+    assert twilio.post("/sms", params).status == 400
