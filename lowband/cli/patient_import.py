@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,29 +73,27 @@ def _enrol_all(st: Store, csv_file: Path, rows: list[Row], dry_run: bool) -> Out
     enrolled so far, earlier rows included. A dry run does exactly the same, then rolls
     back: what it says is what a real run would do."""
     outcome = Outcome()
-    try:
-        with st.write():
-            line_of: dict[int, int] = {}  # patient enrolled by this file -> its line
-            for row in rows:
-                matches = lookalikes(st, row.details)
-                earlier = [line_of[p.id] for p in matches if p.id in line_of]
-                if earlier:
-                    outcome.repeated.append(f"line {row.line}: skipped, the same person as line {earlier[0]}")
-                    continue
-                if matches:
-                    outcome.already.append(f"line {row.line}: skipped, {looks_like(matches, row.details)}")
-                    continue
-                problem = phone_full(st, row.details.phone)
-                if problem:
-                    raise click.ClickException(f"{csv_file} line {row.line}: {problem}; nothing imported")
-                patient = st.patients.add(**vars(row.details), chw_id=row.chw_id)
-                st.audit.record("cli", "patient.enrol", f"patient:{patient.short_id}", "by=import")
-                line_of[patient.id] = row.line
-            outcome.enrolled = len(line_of)
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
+    # A dry run leaves the transaction by raising _DryRun: everything it did rolls back.
+    with contextlib.suppress(_DryRun), st.write():
+        line_of: dict[int, int] = {}  # patient enrolled by this file -> its line
+        for row in rows:
+            matches = lookalikes(st, row.details)
+            earlier = [line_of[p.id] for p in matches if p.id in line_of]
+            if earlier:
+                outcome.repeated.append(f"line {row.line}: skipped, the same person as line {earlier[0]}")
+                continue
+            if matches:
+                outcome.already.append(f"line {row.line}: skipped, {looks_like(matches, row.details)}")
+                continue
+            problem = phone_full(st, row.details.phone)
+            if problem:
+                raise click.ClickException(f"{csv_file} line {row.line}: {problem}; nothing imported")
+            patient = st.patients.add(**vars(row.details), chw_id=row.chw_id)
+            st.audit.record("cli", "patient.enrol", f"patient:{patient.short_id}", "by=import")
+            line_of[patient.id] = row.line
+        outcome.enrolled = len(line_of)
+        if dry_run:
+            raise _DryRun
     return outcome
 
 
