@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 
-from storage.text_seal import TextSealer
-
 if TYPE_CHECKING:
     from storage.store import Store
 
@@ -51,7 +49,7 @@ class AuditLog:
     def __init__(self, store: Store):
         self.store = store
         self._key = store.keys.audit_key
-        self._sealer = TextSealer(store.keys.audit_key)
+        self._sealer = store.text_sealer
 
     def _mac(self, prev: str, seq: int, at: str, actor: str, action: str, subject: str, detail: str) -> str:
         message = "\x1f".join((prev, str(seq), at, actor, action, subject, detail)).encode()

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from storage.errors import NotFound
 from storage.records import open_value, skip_damaged
-from storage.text_seal import TextSealer
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -50,7 +49,7 @@ class ReadingRepository:
     def __init__(self, store: Store):
         self.store = store
         # Who sent a reading ("patient:4376", "staff:12": a CHW visited) is sealed too.
-        self._sender = TextSealer(store.keys.audit_key)
+        self._sender = store.text_sealer
 
     def _reading(self, row) -> StoredReading:
         store = self.store

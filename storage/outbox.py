@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from storage.records import DamagedRecord, open_value, skip_damaged
 from storage.store import iso
-from storage.text_seal import TextSealer
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -45,7 +44,7 @@ class Outbox:
     def __init__(self, store: Store):
         self.store = store
         # Why a phone is texted ('alert', 'refill') is a health fact: sealed too.
-        self._purpose = TextSealer(store.keys.audit_key)
+        self._purpose = store.text_sealer
 
     def _message(self, row) -> OutboxMessage:
         row = list(row)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storage.alert_delivery import reachable
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -49,9 +50,7 @@ class Rota:
     def on_call(self, role: str, at: str) -> list[StaffUser]:
         """Staff of `role` on call at `at`: those with a shift then, else all of them.
         Nobody who texted STOP is on call: nothing we send would reach them."""
-        contacts = self.store.contacts
-        staff = [u for u in self.store.staff.all(role)
-                 if u.active and not contacts.is_opted_out(self.store.phone_index(u.phone))]
+        staff = reachable(self.store, role)
         rows = self.store.execute(
             "SELECT DISTINCT staff_id FROM oncall WHERE starts_at <= ? AND ends_at > ?", (at, at)
         ).fetchall()

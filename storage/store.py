@@ -271,6 +271,13 @@ class Store:
         return Outbox(self)
 
     @cached_property
+    def text_sealer(self):
+        """The sealer of short TEXT columns (audit, a message's purpose, a reading's sender)."""
+        from storage.text_seal import TextSealer
+
+        return TextSealer(self.keys.audit_key)
+
+    @cached_property
     def readings(self):
         from storage.care import ReadingRepository
 
