@@ -23,7 +23,8 @@ from flows.conversation import runner
 from flows.engine import Message, Session
 from flows.readings import format_reading
 from flows.segments import GSM_7, UCS_2, encoding, fits_one_segment, fold_to_gsm, segments, units
-from flows.staff_commands import ADVICE_MAX, NOTE_MAX, WIDE_PARTS_MAX
+from flows.staff_commands import ADVICE_MAX, NOTE_MAX
+from flows.staff_text import WIDE_PARTS_MAX
 from storage import short_ids
 from storage.store import iso
 from tests.helpers.conversation_script import ScriptRunner
