@@ -72,7 +72,8 @@ def create(root: Path, patients: int) -> tuple[Installation, Crowd]:
     store = open_store(inst.db, ring, create=True, pin_work=settings.pin_work)
     crowd = Crowd()
     try:
-        store.audit.record("cli", "init")
+        with store.write():
+            store.audit.record("cli", "init")
         load_demo(store, settings, datetime.now(UTC).year)
         # One real hash at the production cost; every patient shares it (same PIN),
         # which keeps set-up at one scrypt instead of thousands.

@@ -38,22 +38,27 @@ def drain(
 ) -> DrainReport:
     now = now or store.now()
     report = DrainReport()
-    for message in store.outbox.claim_due(now, limit=limit):
+    with store.write():
+        claimed = store.outbox.claim_due(now, limit=limit)
+    for message in claimed:
+        # The send happens outside any transaction (a slow network must not hold the
+        # write lock); each outcome is then one short transaction of its own.
         try:
             result = transport.send(message.phone, message.body, status_callback=status_callback)
         except TransportError as error:
-            if error.opted_out:
-                with store.write():
+            with store.write():
+                if error.opted_out:
                     store.contacts.set_opt_out(store.phone_index(message.phone), True)
-                store.outbox.mark_failed(message.id, str(error), retry_at=None)
-                report.failed += 1
-            elif error.retryable and message.attempts < MAX_ATTEMPTS:
-                store.outbox.mark_failed(message.id, str(error), retry_at=now + backoff(message.attempts))
-                report.retrying += 1
-            else:
-                store.outbox.mark_failed(message.id, str(error), retry_at=None)
-                report.failed += 1
+                    store.outbox.mark_failed(message.id, str(error), retry_at=None)
+                    report.failed += 1
+                elif error.retryable and message.attempts < MAX_ATTEMPTS:
+                    store.outbox.mark_failed(message.id, str(error), retry_at=now + backoff(message.attempts))
+                    report.retrying += 1
+                else:
+                    store.outbox.mark_failed(message.id, str(error), retry_at=None)
+                    report.failed += 1
         else:
-            store.outbox.mark_sent(message.id, result.provider_sid)
+            with store.write():
+                store.outbox.mark_sent(message.id, result.provider_sid)
             report.sent += 1
     return report

@@ -106,12 +106,12 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
                             mimetype="text/plain")
         error = request.form.get("ErrorCode")
         store = get_store()
-        store.outbox.report(sid, state, f"twilio error {error}" if error else None)
-        if error == str(TWILIO_UNSUBSCRIBED):
-            # The recipient had texted STOP to the carrier: nothing more will reach them.
-            message = store.outbox.by_provider_sid(sid)
-            if message is not None:
-                with store.write():
+        with store.write():
+            store.outbox.report(sid, state, f"twilio error {error}" if error else None)
+            if error == str(TWILIO_UNSUBSCRIBED):
+                # The recipient had texted STOP to the carrier: nothing more will reach them.
+                message = store.outbox.by_provider_sid(sid)
+                if message is not None:
                     store.contacts.set_opt_out(store.phone_index(message.phone), True, carrier_blocked=True)
         return Response(status=204)
 

@@ -63,20 +63,20 @@ class AuditLog:
         return (entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.detail)
 
     def record(self, actor: str, action: str, subject: str = "", detail: str = "") -> int:
-        """Append one entry (inside the caller's transaction if there is one)."""
+        """Append one entry, inside the caller's transaction (the chain needs the write lock)."""
         store = self.store
-        with store.write():
-            last = store.one("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            at = store.now_iso()
-            actor, subject, detail = (self._sealer.seal(value, f"audit_log.{name}") for name, value in (
-                ("actor", actor), ("subject", subject), ("detail", detail)))
-            mac = self._mac(prev, seq, at, actor, action, subject, detail)
-            store.execute(
-                "INSERT INTO audit_log (seq, at, actor, action, subject, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, actor, action, subject, detail, mac),
-            )
-            store.meta_set("audit_head", f"{seq}:{mac}:{self._head_tag(seq, mac)}")
+        store.writing()
+        last = store.one("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        at = store.now_iso()
+        actor, subject, detail = (self._sealer.seal(value, f"audit_log.{name}") for name, value in (
+            ("actor", actor), ("subject", subject), ("detail", detail)))
+        mac = self._mac(prev, seq, at, actor, action, subject, detail)
+        store.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, actor, action, subject, detail, mac),
+        )
+        store.meta_set("audit_head", f"{seq}:{mac}:{self._head_tag(seq, mac)}")
         return seq
 
     def _stored(self, limit: int | None = None) -> list[AuditEntry]:

@@ -21,12 +21,12 @@ def next_ref(store: Store, name: str, prefix: str) -> str:
     every reference ever issued keeps working. Every message is measured with 7 digits,
     ten years of a district's traffic (2 million alerts) five times over; past that a
     reference is still never clipped (flows.catalog.WHOLE), only its SMS may grow."""
-    with store.write():
-        store.execute(
-            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            (name,),
-        )
-        value = store.one("SELECT value FROM counters WHERE name = ?", (name,))[0]
+    store.writing()
+    store.execute(
+        "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+        (name,),
+    )
+    value = store.one("SELECT value FROM counters WHERE name = ?", (name,))[0]
     return f"{prefix}{value}"
 
 
@@ -82,25 +82,25 @@ class ReadingRepository:
         """Give a misattributed reading to another patient. Its dedupe index includes the
         patient, so it is recomputed; it leaves the submission it came in with, so the
         sender's UNDO of that text no longer removes it from its rightful patient."""
-        with self.store.write():
-            reading = self.get(reading_id)
-            if reading is None:
-                raise NotFound(f"no reading {reading_id}")
+        self.store.writing()
+        reading = self.get(reading_id)
+        if reading is None:
+            raise NotFound(f"no reading {reading_id}")
+        self.store.execute(
+            "UPDATE readings SET patient_id = ?, dedupe_index = ?, submission_id = ?, sender_index = ? "
+            "WHERE id = ?",
+            (to_patient_id, self.dedupe_index(to_patient_id, reading.kind, reading.measured),
+             # An index no phone has: the phone's UNDO no longer reaches a reading the
+             # clinic placed (who sent it stays in submitted_by and the audit log).
+             self.store.new_id(), self.store.cipher.blind_index("reading-moved", str(reading_id)), reading_id),
+        )
+        # An alert raised by that text follows it when nothing of the text is left
+        # on the old record: the clinician acts for the right patient.
+        if not self.store.one("SELECT 1 FROM readings WHERE submission_id = ?", (reading.submission_id,)):
             self.store.execute(
-                "UPDATE readings SET patient_id = ?, dedupe_index = ?, submission_id = ?, sender_index = ? "
-                "WHERE id = ?",
-                (to_patient_id, self.dedupe_index(to_patient_id, reading.kind, reading.measured),
-                 # An index no phone has: the phone's UNDO no longer reaches a reading the
-                 # clinic placed (who sent it stays in submitted_by and the audit log).
-                 self.store.new_id(), self.store.cipher.blind_index("reading-moved", str(reading_id)), reading_id),
+                "UPDATE alerts SET patient_id = ? WHERE submission_id = ? AND patient_id = ?",
+                (to_patient_id, reading.submission_id, reading.patient_id),
             )
-            # An alert raised by that text follows it when nothing of the text is left
-            # on the old record: the clinician acts for the right patient.
-            if not self.store.one("SELECT 1 FROM readings WHERE submission_id = ?", (reading.submission_id,)):
-                self.store.execute(
-                    "UPDATE alerts SET patient_id = ? WHERE submission_id = ? AND patient_id = ?",
-                    (to_patient_id, reading.submission_id, reading.patient_id),
-                )
         return self.get(reading_id)
 
     def dedupe_index(self, patient_id: int, kind: str, measured: dict[str, Any]) -> bytes:

@@ -11,3 +11,10 @@ class WrongKeyError(StorageError):
 
 class NotFound(StorageError):
     """A record asked for by id does not exist."""
+
+
+class OutsideTransaction(RuntimeError):
+    """A repository was asked to write outside a transaction: a programming error.
+
+    Not a StorageError on purpose: nothing an admin typed causes it, so it must not be
+    shown as a friendly one-line refusal and then forgotten."""

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from storage.store import Store
 
 TABLE = "medications"
-SEALED = ("name", "dose", "quantity")
 COLUMNS = ["id", "patient_id", "name", "dose", "quantity", "active", "created_at"]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -39,7 +38,7 @@ class MedicationRepository:
         self.store = store
 
     def _medication(self, row) -> Medication:
-        data = open_row(self.store, TABLE, row, COLUMNS, SEALED)
+        data = open_row(self.store, TABLE, row, COLUMNS)
         data["active"] = bool(data["active"])
         return Medication(**data)
 
@@ -53,8 +52,8 @@ class MedicationRepository:
             "quantity": quantity,
             "created_at": store.now_iso(),
         }
-        with store.write():
-            insert_sealed(store, TABLE, row, SEALED)
+        store.writing()
+        insert_sealed(store, TABLE, row)
         return self.get(row["id"])
 
     def get(self, medication_id: int) -> Medication:

@@ -59,19 +59,19 @@ class Outbox:
         store = self.store
         phone_index = store.phone_index(phone)
         now = store.now_iso()
-        with store.write():
-            opted_out = store.contacts.is_opted_out(phone_index)
-            row_id = store.new_id()
-            store.execute(
-                "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
-                "created_at, updated_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row_id, phone_index,
-                    store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
-                    self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
-                    "recipient opted out" if opted_out else None, now, now, alert_id,
-                ),
-            )
+        store.writing()
+        opted_out = store.contacts.is_opted_out(phone_index)
+        row_id = store.new_id()
+        store.execute(
+            "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
+            "created_at, updated_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row_id, phone_index,
+                store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
+                self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
+                "recipient opted out" if opted_out else None, now, now, alert_id,
+            ),
+        )
         return self.get(row_id)
 
     def get(self, message_id: int) -> OutboxMessage:
@@ -95,33 +95,33 @@ class Outbox:
         dies mid-send, the message becomes due again when the lease runs out."""
         store = self.store
         now_text, lease_text = iso(now), iso(now + lease)
-        with store.write():
-            # A sender that died mid-send leaves 'sending' rows: due again after the lease.
-            store.execute(
-                "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND lease_until < ?", (now_text,)
-            )
-            ids = [r[0] for r in store.execute(
-                "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
-                "ORDER BY next_attempt_at, id LIMIT ?", (now_text, limit),
-            ).fetchall()]
-            claimed = []
-            for message_id in ids:
-                try:
-                    message = self.get(message_id)
-                except DamagedRecord:
-                    # Never sendable: give it up with a reason instead of retrying it forever.
-                    self._set(message_id, status="failed", error="damaged record", lease_until=None)
-                    continue
-                if store.contacts.is_opted_out(store.phone_index(message.phone)):
-                    self._set(message_id, status="refused", error="recipient opted out")
-                    continue
-                if self._alert_to_former_staff(message_id, message.phone):
-                    # Deactivated, or the number changed, since it was queued: a lost phone
-                    # must not get patients' alerts, and the alert goes on to someone else.
-                    self._set(message_id, status="refused", error="recipient no longer on staff")
-                    continue
-                self._set(message_id, status="sending", lease_until=lease_text, attempts=message.attempts + 1)
-                claimed.append(self.get(message_id))
+        store.writing()
+        # A sender that died mid-send leaves 'sending' rows: due again after the lease.
+        store.execute(
+            "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND lease_until < ?", (now_text,)
+        )
+        ids = [r[0] for r in store.execute(
+            "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id LIMIT ?", (now_text, limit),
+        ).fetchall()]
+        claimed = []
+        for message_id in ids:
+            try:
+                message = self.get(message_id)
+            except DamagedRecord:
+                # Never sendable: give it up with a reason instead of retrying it forever.
+                self._set(message_id, status="failed", error="damaged record", lease_until=None)
+                continue
+            if store.contacts.is_opted_out(store.phone_index(message.phone)):
+                self._set(message_id, status="refused", error="recipient opted out")
+                continue
+            if self._alert_to_former_staff(message_id, message.phone):
+                # Deactivated, or the number changed, since it was queued: a lost phone
+                # must not get patients' alerts, and the alert goes on to someone else.
+                self._set(message_id, status="refused", error="recipient no longer on staff")
+                continue
+            self._set(message_id, status="sending", lease_until=lease_text, attempts=message.attempts + 1)
+            claimed.append(self.get(message_id))
         return claimed
 
     def _set(self, message_id: int, **changes) -> None:
@@ -130,30 +130,30 @@ class Outbox:
         self.store.execute(f"UPDATE outbox SET {sets} WHERE id = ?", [*changes.values(), message_id])  # noqa: S608
 
     def mark_sent(self, message_id: int, provider_sid: str | None) -> None:
-        with self.store.write():
-            self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None)
+        self.store.writing()
+        self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None)
 
     def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
         """A send failed. With `retry_at` it is queued again; without, it is given up."""
-        with self.store.write():
-            if retry_at is None:
-                self._set(message_id, status="failed", error=error[:200], lease_until=None)
-            else:
-                self._set(message_id, status="queued", error=error[:200], lease_until=None,
-                          next_attempt_at=iso(retry_at))
+        self.store.writing()
+        if retry_at is None:
+            self._set(message_id, status="failed", error=error[:200], lease_until=None)
+        else:
+            self._set(message_id, status="queued", error=error[:200], lease_until=None,
+                      next_attempt_at=iso(retry_at))
 
     def report(self, provider_sid: str, status: str, error: str | None = None) -> bool:
         """Apply a delivery report; returns False if it would move the state backwards."""
         if status not in RANK:
             return False
-        with self.store.write():
-            row = self.store.one("SELECT id, status FROM outbox WHERE provider_sid = ?", (provider_sid,))
-            if row is None or RANK[status] <= RANK[row[1]] or row[1] in FINAL:
-                return False
-            changes = {"status": status}
-            if error:
-                changes["error"] = error[:200]
-            self._set(row[0], **changes)
+        self.store.writing()
+        row = self.store.one("SELECT id, status FROM outbox WHERE provider_sid = ?", (provider_sid,))
+        if row is None or RANK[status] <= RANK[row[1]] or row[1] in FINAL:
+            return False
+        changes = {"status": status}
+        if error:
+            changes["error"] = error[:200]
+        self._set(row[0], **changes)
         return True
 
     def _alert_to_former_staff(self, message_id: int, phone: str) -> bool:

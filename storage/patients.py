@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from storage.store import Store
 
 TABLE = "patients"
-SEALED = ("name", "phone", "birth_year", "sex")
 COLUMNS = [
     "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
     "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
@@ -88,7 +87,7 @@ class PatientRepository:
         self.store = store
 
     def _patient(self, row) -> Patient:
-        data = open_row(self.store, TABLE, row, COLUMNS, SEALED)
+        data = open_row(self.store, TABLE, row, COLUMNS)
         data["active"] = bool(data["active"])
         data["discreet"] = bool(data["discreet"])
         return Patient(**data)
@@ -109,26 +108,26 @@ class PatientRepository:
         """Enrol a patient. `phone` must already be E.164 (see flows.phones). `ids` is
         a (row id, short ID) pair from `new_ids()` when the caller needed them first."""
         store = self.store
-        with store.write():
-            row_id, short_id = ids or self.new_ids()
-            row = {
-                **extra,
-                "id": row_id,
-                "short_id": short_id,
-                "name": name,
-                "phone": phone,
-                "phone_index": store.phone_index(phone) if phone else None,
-                "birth_year": birth_year,
-                "sex": sex,
-                "language": language,
-                "time_zone": time_zone,
-                "chw_id": chw_id,
-                "created_at": store.now_iso(),
-            }
-            try:
-                insert_sealed(store, TABLE, row, SEALED)
-            except sqlite3.IntegrityError:
-                raise StorageError("that patient ID is already taken") from None
+        store.writing()
+        row_id, short_id = ids or self.new_ids()
+        row = {
+            **extra,
+            "id": row_id,
+            "short_id": short_id,
+            "name": name,
+            "phone": phone,
+            "phone_index": store.phone_index(phone) if phone else None,
+            "birth_year": birth_year,
+            "sex": sex,
+            "language": language,
+            "time_zone": time_zone,
+            "chw_id": chw_id,
+            "created_at": store.now_iso(),
+        }
+        try:
+            insert_sealed(store, TABLE, row)
+        except sqlite3.IntegrityError:
+            raise StorageError("that patient ID is already taken") from None
         return self.get(row["id"])
 
     def new_ids(self) -> tuple[int, str]:
@@ -199,19 +198,19 @@ class PatientRepository:
     def close(self, patient_id: int, *, merged_into: int | None = None) -> None:
         """Close a record: it leaves its phone's picker, its CHW's TASKS and the patient
         list, and its ID reaches no one by SMS; everything it holds is kept."""
-        with self.store.write():
-            self.store.execute("UPDATE patients SET active = 0, closed_at = ?, merged_into = ? WHERE id = ?",
-                               (self.store.now_iso(), merged_into, patient_id))
+        self.store.writing()
+        self.store.execute("UPDATE patients SET active = 0, closed_at = ?, merged_into = ? WHERE id = ?",
+                           (self.store.now_iso(), merged_into, patient_id))
 
     def reopen(self, patient_id: int) -> None:
-        with self.store.write():
-            self.store.execute("UPDATE patients SET active = 1, closed_at = NULL, merged_into = NULL WHERE id = ?",
-                               (patient_id,))
+        self.store.writing()
+        self.store.execute("UPDATE patients SET active = 1, closed_at = NULL, merged_into = NULL WHERE id = ?",
+                           (patient_id,))
 
     def move_panel(self, from_chw: int, to_chw: int | None) -> int:
         """Give every patient (open or closed) of one CHW to another, or to none."""
-        with self.store.write():
-            return self.store.execute("UPDATE patients SET chw_id = ? WHERE chw_id = ?", (to_chw, from_chw)).rowcount
+        self.store.writing()
+        return self.store.execute("UPDATE patients SET chw_id = ? WHERE chw_id = ?", (to_chw, from_chw)).rowcount
 
     def merge(self, keep_id: int, duplicate_id: int) -> dict[str, int]:
         """Move everything recorded for `duplicate_id` to `keep_id` and close the duplicate,
@@ -223,28 +222,28 @@ class PatientRepository:
         not be compared anyway). Its submission stays: it is the same person's text."""
         store = self.store
         moved: dict[str, int] = {}
-        with store.write():
-            rows = store.execute("SELECT id, kind, measured FROM readings WHERE patient_id = ?",
-                                 (duplicate_id,)).fetchall()
-            for reading_id, kind_blob, measured_blob in rows:
-                try:
-                    kind = open_value(store, "readings", "kind", reading_id, kind_blob)
-                    measured = open_value(store, "readings", "measured", reading_id, measured_blob)
-                    index = store.readings.dedupe_index(keep_id, kind, measured)
-                except DamagedRecord:
-                    index = store.cipher.blind_index("reading-merged", str(reading_id))
-                store.execute("UPDATE readings SET patient_id = ?, dedupe_index = ? WHERE id = ?",
-                              (keep_id, index, reading_id))
-            moved["readings"] = len(rows)
-            for table in _tables_with_patient_id(store):
-                if table != "readings":
-                    moved[table] = store.execute(
-                        f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?",  # noqa: S608
-                        (keep_id, duplicate_id),
-                    ).rowcount
-            # Records merged into the duplicate earlier now point at the one that stays.
-            store.execute("UPDATE patients SET merged_into = ? WHERE merged_into = ?", (keep_id, duplicate_id))
-            self.close(duplicate_id, merged_into=keep_id)
+        store.writing()
+        rows = store.execute("SELECT id, kind, measured FROM readings WHERE patient_id = ?",
+                             (duplicate_id,)).fetchall()
+        for reading_id, kind_blob, measured_blob in rows:
+            try:
+                kind = open_value(store, "readings", "kind", reading_id, kind_blob)
+                measured = open_value(store, "readings", "measured", reading_id, measured_blob)
+                index = store.readings.dedupe_index(keep_id, kind, measured)
+            except DamagedRecord:
+                index = store.cipher.blind_index("reading-merged", str(reading_id))
+            store.execute("UPDATE readings SET patient_id = ?, dedupe_index = ? WHERE id = ?",
+                          (keep_id, index, reading_id))
+        moved["readings"] = len(rows)
+        for table in _tables_with_patient_id(store):
+            if table != "readings":
+                moved[table] = store.execute(
+                    f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?",  # noqa: S608
+                    (keep_id, duplicate_id),
+                ).rowcount
+        # Records merged into the duplicate earlier now point at the one that stays.
+        store.execute("UPDATE patients SET merged_into = ? WHERE merged_into = ?", (keep_id, duplicate_id))
+        self.close(duplicate_id, merged_into=keep_id)
         return moved
 
     def count_on_phone(self, phone_index: bytes) -> int:
@@ -295,11 +294,11 @@ class PatientRepository:
         if "phone" in changes:
             phone = changes["phone"]
             changes["phone_index"] = self.store.phone_index(phone) if phone else None
-        with self.store.write():
-            try:
-                update_sealed(self.store, TABLE, patient_id, changes, SEALED)
-            except sqlite3.IntegrityError as error:
-                raise StorageError(f"patient {patient_id} could not be updated: {error}") from None
+        self.store.writing()
+        try:
+            update_sealed(self.store, TABLE, patient_id, changes)
+        except sqlite3.IntegrityError as error:
+            raise StorageError(f"patient {patient_id} could not be updated: {error}") from None
         return self.get(patient_id)
 
 

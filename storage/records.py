@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from storage import schema
 from storage.crypto import SUPPORTED_VERSIONS, FieldCipher, FieldIntegrityError
 from storage.store import Store
 
@@ -67,29 +68,29 @@ def skip_damaged(rows: Iterable[T], build: Callable[[T], R]) -> Iterator[R]:
                         damage.problem)
 
 
-def insert_sealed(store: Store, table: str, row: Mapping[str, Any], sealed: Iterable[str]) -> None:
-    """Insert `row`, sealing the named columns under the row's own id."""
+def insert_sealed(store: Store, table: str, row: Mapping[str, Any]) -> None:
+    """Insert `row`, sealing the columns storage/schema.py calls sealed under the row's id."""
     row_id = row["id"]
-    sealed = set(sealed)
+    sealed = schema.sealed(table)
     values = {k: store.seal(table, k, row_id, v) if k in sealed else v for k, v in row.items()}
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     store.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))  # noqa: S608
 
 
-def update_sealed(store: Store, table: str, row_id: int, changes: Mapping[str, Any], sealed: Iterable[str]) -> None:
-    sealed = set(sealed)
+def update_sealed(store: Store, table: str, row_id: int, changes: Mapping[str, Any]) -> None:
+    sealed = schema.sealed(table)
     values = {k: store.seal(table, k, row_id, v) if k in sealed else v for k, v in changes.items()}
     assignments = ", ".join(f"{k} = ?" for k in values)
     store.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values.values(), row_id])  # noqa: S608
 
 
-def open_row(store: Store, table: str, row: sqlite3.Row | tuple, columns: list[str], sealed: Iterable[str]) -> dict:
+def open_row(store: Store, table: str, row: sqlite3.Row | tuple, columns: list[str]) -> dict:
     """Map a fetched row to a dict, opening the sealed columns (raises DamagedRecord, a
     FieldIntegrityError)."""
     data = dict(zip(columns, row, strict=True))
     row_id = data["id"]
-    for column in sealed:
+    for column in schema.sealed(table):
         if column in data:
             data[column] = open_value(store, table, column, row_id, data[column])
     return data

@@ -30,11 +30,11 @@ class Rota:
         if ends_at <= starts_at:
             raise StorageError("a shift must end after it starts")
         row_id = self.store.new_id()
-        with self.store.write():
-            self.store.execute(
-                "INSERT INTO oncall (id, staff_id, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?)",
-                (row_id, staff_id, starts_at, ends_at, self.store.now_iso()),
-            )
+        self.store.writing()
+        self.store.execute(
+            "INSERT INTO oncall (id, staff_id, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?)",
+            (row_id, staff_id, starts_at, ends_at, self.store.now_iso()),
+        )
         return Shift(row_id, staff_id, starts_at, ends_at)
 
     def shifts(self, since: str = "") -> list[Shift]:
@@ -44,8 +44,8 @@ class Rota:
         return [Shift(*r) for r in rows]
 
     def remove(self, shift_id: int) -> bool:
-        with self.store.write():
-            return self.store.execute("DELETE FROM oncall WHERE id = ?", (shift_id,)).rowcount > 0
+        self.store.writing()
+        return self.store.execute("DELETE FROM oncall WHERE id = ?", (shift_id,)).rowcount > 0
 
     def on_call(self, role: str, at: str) -> list[StaffUser]:
         """Staff of `role` on call at `at`: those with a shift then, else all of them.

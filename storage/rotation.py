@@ -121,7 +121,8 @@ def rotate(
         while count_stale(store, ring.current):
             resealed += _reseal_pass(store, ring, batch_size, progress)
         retired = sorted(ring.active - {ring.current})
-        store.audit.record("cli", "keys.rotate", f"key:{ring.current}", f"retired={retired} resealed={resealed}")
+        with store.write():
+            store.audit.record("cli", "keys.rotate", f"key:{ring.current}", f"retired={retired} resealed={resealed}")
     finally:
         store.db.close()
     write_key_file(key_path, with_old_keys_retired(ring), replace=True)

@@ -67,12 +67,38 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
 NAMED_THINGS = {("audit_log", "action"), ("counters", "name"), ("meta", "key"), ("meta", "value"),
                 ("_sqlite_migrations", "name"), ("_sqlite_migrations", "migration_set")}
 
+# Sealed columns padded to a bucket larger than the usual 64 bytes: whole texts. A reply
+# to a normal reading is one short SMS, to an urgent one a longer SMS of advice; in 64-byte
+# steps the size alone would say which. 512 bytes hold two SMS of accented text (the
+# longest reply a reading gets), so every reading's reply seals to one size.
+BUCKETS: dict[tuple[str, str], int] = {
+    ("inbound_messages", "replies"): 512,
+    ("outbox", "body"): 512,
+}
+# Sealed lists of messages given room by how many they hold, not by what they say: a text
+# that replays five readings kept before a PIN gets five replies, and five urgent ones
+# are longer than five "saved". 384 bytes hold any one SMS (160 accented characters, or
+# 70 of any script), so the size says how many replies there were and nothing more.
+ROOM_PER_ITEM: dict[tuple[str, str], int] = {
+    ("inbound_messages", "replies"): 384,
+}
+
 # table -> (primary key column, sealed columns). Key rotation walks exactly these.
 ENCRYPTED: dict[str, tuple[str, tuple[str, ...]]] = {
     table: (key, tuple(c for c, kind in columns.items() if kind == SEALED))
     for table, (key, columns) in COLUMNS.items()
     if any(kind == SEALED for kind in columns.values())
 }
+
+
+# Every sealed (table, column): Store.seal refuses any other, so a repository cannot seal
+# a column rotation would never re-seal, nor write one in clear that this file calls sealed.
+SEALED_COLUMNS = frozenset((table, column) for table, (_, columns) in ENCRYPTED.items() for column in columns)
+
+
+def sealed(table: str) -> tuple[str, ...]:
+    """The sealed columns of `table`, in the order COLUMNS lists them."""
+    return ENCRYPTED[table][1]
 
 
 def columns_of(kind: str) -> set[tuple[str, str]]:

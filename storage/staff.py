@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 TABLE = "staff"
 ROLES = ("clinician", "pharmacist", "chw", "chw_supervisor", "admin")
-SEALED = ("name", "phone", "email")
 COLUMNS = ["id", "role", "name", "phone", "email", "active", "created_at", "deactivated_at"]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -36,7 +35,7 @@ class StaffRepository:
         self.store = store
 
     def _user(self, row) -> StaffUser:
-        data = open_row(self.store, TABLE, row, COLUMNS, SEALED)
+        data = open_row(self.store, TABLE, row, COLUMNS)
         data["active"] = bool(data["active"])
         return StaffUser(**data)
 
@@ -53,11 +52,11 @@ class StaffRepository:
             "email": email,
             "created_at": store.now_iso(),
         }
-        with store.write():
-            try:
-                insert_sealed(store, TABLE, row, SEALED)
-            except sqlite3.IntegrityError:
-                raise StorageError("a staff user with that phone number already exists") from None
+        store.writing()
+        try:
+            insert_sealed(store, TABLE, row)
+        except sqlite3.IntegrityError:
+            raise StorageError("a staff user with that phone number already exists") from None
         return self.get(row["id"])
 
     def get(self, user_id: int) -> StaffUser:
@@ -89,22 +88,22 @@ class StaffRepository:
         """Deactivate (their texts are no longer staff commands, they leave every shift not
         yet over; returns how many shifts) or activate again (shifts are not restored)."""
         store = self.store
-        with store.write():
-            store.execute("UPDATE staff SET active = ?, deactivated_at = ? WHERE id = ?",
-                          (int(active), None if active else store.now_iso(), user_id))
-            if active:
-                return 0
-            return store.execute("DELETE FROM oncall WHERE staff_id = ? AND ends_at > ?",
-                                 (user_id, store.now_iso())).rowcount
+        store.writing()
+        store.execute("UPDATE staff SET active = ?, deactivated_at = ? WHERE id = ?",
+                      (int(active), None if active else store.now_iso(), user_id))
+        if active:
+            return 0
+        return store.execute("DELETE FROM oncall WHERE staff_id = ? AND ends_at > ?",
+                             (user_id, store.now_iso())).rowcount
 
     def set_phone(self, user_id: int, e164: str) -> StaffUser:
         """A new number, sealed, with its blind index (so texts from it find this user)."""
         store = self.store
-        with store.write():
-            try:
-                update_sealed(store, TABLE, user_id, {"phone": e164, "phone_index": store.phone_index(e164)}, SEALED)
-            except sqlite3.IntegrityError:
-                raise StorageError("a staff user with that phone number already exists") from None
+        store.writing()
+        try:
+            update_sealed(store, TABLE, user_id, {"phone": e164, "phone_index": store.phone_index(e164)})
+        except sqlite3.IntegrityError:
+            raise StorageError("a staff user with that phone number already exists") from None
         return self.get(user_id)
 
     def brief_by_phone_index(self, phone_index: bytes) -> tuple[int, str, str] | None:

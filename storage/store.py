@@ -19,7 +19,8 @@ from sqlite_utils import Database
 from storage import migrations
 from storage.connection import connect
 from storage.crypto import FieldCipher, FieldIntegrityError, KeyRing
-from storage.errors import StorageError, WrongKeyError
+from storage.errors import OutsideTransaction, StorageError, WrongKeyError
+from storage.schema import SEALED_COLUMNS
 
 Clock = Callable[[], datetime]
 
@@ -178,6 +179,15 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
 
+    def writing(self) -> Store:
+        """Called by a repository before it writes. The transaction belongs to whoever
+        asked for the work (the conversation service, a CLI command, a job), which opens
+        it once: two repository calls that must land together then cannot land apart,
+        and nothing commits half of a command behind its caller's back."""
+        if not self.db.conn.in_transaction:
+            raise OutsideTransaction("a repository write needs the caller's store.write()")
+        return self
+
     def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
         return self.db.conn.execute(sql, params)
 
@@ -204,6 +214,9 @@ class Store:
         return next_id(db_file)
 
     def seal(self, table: str, column: str, row_id: object, value: object) -> bytes | None:
+        if (table, column) not in SEALED_COLUMNS:
+            # storage/schema.py must say so first, or rotation and the privacy scan miss it.
+            raise ValueError(f"{table}.{column} is not a sealed column in storage/schema.py")
         return self.cipher.seal(table, column, row_id, value)
 
     def open(self, table: str, column: str, row_id: object, blob: bytes | None) -> object:
@@ -357,6 +370,17 @@ def check_keys(db: Database, keys: KeyRing) -> bool:
     return row is None
 
 
+def _is_lowband_database(path: Path) -> bool:
+    """Read-only, before anything (even WAL mode) is written to the file."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+        ).fetchone() is not None
+    finally:
+        conn.close()
+
+
 def _is_empty_file(path: Path) -> bool:
     """A 0-byte database (a failed copy, a full disk, `touch`) with no write-ahead log
     holding its pages: not a database, and never to be mistaken for a new one."""
@@ -399,6 +423,13 @@ def open_database(path: str | Path, *, create: bool = False) -> Database:
                 f"data directory {path.parent} is read-only: SQLite must create {path.name}-wal and "
                 f"{path.name}-shm in it beside the database; give its owner write permission"
             )
+        if not made and not _is_lowband_database(path):
+            # Another program's SQLite file (or one with no tables at all): migrating it
+            # would add our tables to someone else's data and stamp our key into it.
+            raise StorageError(
+                f"database {path} is not a Lowband database (it has no Lowband tables); "
+                "check LOWBAND_DB, or restore a backup with `lowband restore`"
+            )
         db = connect(path)
         migrations.apply(db)
         make_private_files(_files_of(path))
@@ -432,7 +463,8 @@ def open_store(
     store = Store(db, keys, clock=clock, pin_work=pin_work)
     if new:
         # The log's first entry: from now on an empty log means a wiped log.
-        store.audit.record("system", "database.created")
+        with store.write():
+            store.audit.record("system", "database.created")
     return store
 
 
@@ -530,6 +562,12 @@ def restore_database(backup: str | Path, db_path: str | Path, keys: KeyRing, *, 
         raise StorageError(f"backup {backup} not found")
     if backup.stat().st_size == 0:
         raise StorageError(f"backup {backup} is an empty (0-byte) file, not a Lowband backup")
+    folder = db_path.parent
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        # The check is made on a copy beside the database: say it is the folder at fault,
+        # not let SQLite blame the backup for a file it could not create.
+        raise StorageError(f"data directory {folder} is read-only: the restore is checked on a copy made there; "
+                           "give its owner write permission")
     staging = db_path.with_name(db_path.name + ".restoring")
     for leftover in _files_of(staging):
         leftover.unlink(missing_ok=True)
@@ -570,8 +608,10 @@ def restore_database(backup: str | Path, db_path: str | Path, keys: KeyRing, *, 
             if not report.ok:
                 raise StorageError(f"backup {backup} fails its audit check: {report.problems[0]}")
             stale = sorted(sealed_key_ids(restored.db.conn) - {keys.current})
-            restored.execute("DELETE FROM meta WHERE key IN (?, ?)", (BACKUP_KEYS, BACKUP_MADE_AT))
-            restored.audit.record("cli", "backup.restore", "database", f"entries={report.entries} values={values}")
+            with restored.write():
+                restored.execute("DELETE FROM meta WHERE key IN (?, ?)", (BACKUP_KEYS, BACKUP_MADE_AT))
+                restored.audit.record("cli", "backup.restore", "database",
+                                      f"entries={report.entries} values={values}")
         finally:
             restored.db.close()
     except sqlite3.DatabaseError as error:

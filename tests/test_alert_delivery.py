@@ -49,10 +49,11 @@ class Working:
 
 
 def clinic(store, run_cli):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
-    store.staff.add(role="clinician", name="Kevin Mutua", phone=BACKUP)
-    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
+        store.staff.add(role="clinician", name="Kevin Mutua", phone=BACKUP)
+        store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
     # Wanjiru has the shift now; Kevin is the backup.
     assert run_cli("users", "oncall", "add", "--phone", ON_CALL, "--from", "2026-11-22T00:00+00:00",
                    "--until", "2026-11-23T00:00+00:00").exit_code == 0
@@ -97,8 +98,9 @@ def test_a_carrier_reporting_undelivered_later_passes_the_alert_on(twilio, store
 
 
 def test_with_nobody_on_call_the_alert_goes_straight_to_the_admin(twilio, store, clock):
-    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    with store.write():
+        store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
     twilio.sms(AMINA, "BP 190/125")
     assert [m.phone for m in store.outbox.list() if m.purpose == "alert"] == [ADMIN]
 
@@ -140,10 +142,11 @@ def test_an_alert_handled_while_passed_on_wakes_nobody_else(twilio, store, clock
 
 
 def test_with_every_pharmacist_stopped_a_refill_goes_to_the_admin(twilio, store, clock):
-    store.staff.add(role="pharmacist", name="Otieno Ouma", phone="+254700100102")
-    store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
-    store.medications.add(store.patients.by_short_id("4376").id, name="Metformin", dose="500mg", quantity=60)
+    with store.write():
+        store.staff.add(role="pharmacist", name="Otieno Ouma", phone="+254700100102")
+        store.staff.add(role="admin", name="Faith Njeri", phone=ADMIN)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+        store.medications.add(store.patients.by_short_id("4376").id, name="Metformin", dose="500mg", quantity=60)
     twilio.sms("+254700100102", "STOP")
     for body in ("REFILL", "1111", "1", "YES"):
         twilio.sms(AMINA, body)
@@ -151,8 +154,9 @@ def test_with_every_pharmacist_stopped_a_refill_goes_to_the_admin(twilio, store,
 
 
 def test_a_closed_record_is_not_texted_and_staff_are_told(twilio, store, clock, run_cli):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=ON_CALL)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent"])
     for body in ("NURSE", "1", "2", "no", "fever"):
         twilio.sms(AMINA, body)
     assert run_cli("patients", "close", "4376", "--reason", "moved away").exit_code == 0

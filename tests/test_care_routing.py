@@ -39,15 +39,16 @@ AFTER_SHIFT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def clinic(store):
-    for role, name, phone in (
-        ("clinician", "Wanjiru Kamau", WANJIRU), ("clinician", "Kevin Mutua", KEVIN),
-        ("pharmacist", "Otieno Ouma", OTIENO), ("pharmacist", "Pendo Wekesa", PENDO),
-        ("admin", "Faith Njeri", ADMIN), ("chw", "Grace Achieng", CHW),
-    ):
-        store.staff.add(role=role, name=name, phone=phone)
-    ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
-                                     "born=1968", "sex=F"])
-    store.medications.add(store.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
+    with store.write():
+        for role, name, phone in (
+            ("clinician", "Wanjiru Kamau", WANJIRU), ("clinician", "Kevin Mutua", KEVIN),
+            ("pharmacist", "Otieno Ouma", OTIENO), ("pharmacist", "Pendo Wekesa", PENDO),
+            ("admin", "Faith Njeri", ADMIN), ("chw", "Grace Achieng", CHW),
+        ):
+            store.staff.add(role=role, name=name, phone=phone)
+        ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
+                                         "born=1968", "sex=F"])
+        store.medications.add(store.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
     return store
 
 
@@ -113,7 +114,8 @@ def test_with_a_shift_only_that_clinician_gets_it_and_outside_it_everyone_again(
 
 def test_a_shift_starts_at_its_from_and_ends_before_its_until(line, clinic, clock):
     kevin = clinic.staff.by_phone(KEVIN)
-    clinic.rota.add(kevin.id, iso(IN_SHIFT), iso(IN_SHIFT + timedelta(hours=1)))
+    with clinic.write():
+        clinic.rota.add(kevin.id, iso(IN_SHIFT), iso(IN_SHIFT + timedelta(hours=1)))
     clock.now = IN_SHIFT - timedelta(minutes=1)
     assert phones(line.urgent_bp(190)) == CLINICIANS
     clock.now = IN_SHIFT
@@ -123,9 +125,10 @@ def test_a_shift_starts_at_its_from_and_ends_before_its_until(line, clinic, cloc
 
 
 def test_two_clinicians_on_shift_both_get_it(line, clinic, clock):
-    for phone in (WANJIRU, KEVIN):
-        clinic.rota.add(clinic.staff.by_phone(phone).id, iso(IN_SHIFT - timedelta(hours=1)),
-                        iso(IN_SHIFT + timedelta(hours=1)))
+    with clinic.write():
+        for phone in (WANJIRU, KEVIN):
+            clinic.rota.add(clinic.staff.by_phone(phone).id, iso(IN_SHIFT - timedelta(hours=1)),
+                            iso(IN_SHIFT + timedelta(hours=1)))
     clock.now = IN_SHIFT
     assert phones(line.urgent_bp()) == CLINICIANS
 
@@ -303,10 +306,13 @@ def test_an_inactive_admin_is_not_told(line, clinic, service, clock):
 
 def test_lowband_dispatch_flags_after_refill_wait_hours(line, clinic, run_cli, clock):
     asked = clock.now
-    for note in line.refill():
-        # Already sent by an earlier run (see the console provider-sid bug below): this
-        # test is about flagging, so its passes must not resend the pharmacists' notes.
-        clinic.outbox.mark_sent(note.id, f"SM-earlier-{note.id}")
+    refill_notes = line.refill()
+    with clinic.write():
+        for note in refill_notes:
+
+            # Already sent by an earlier run (see the console provider-sid bug below): this
+            # test is about flagging, so its passes must not resend the pharmacists' notes.
+            clinic.outbox.mark_sent(note.id, f"SM-earlier-{note.id}")
     env = {"LOWBAND_REFILL_WAIT_HOURS": "2"}
 
     def dispatch(at: datetime):
@@ -334,8 +340,10 @@ def test_lowband_dispatch_flags_after_refill_wait_hours(line, clinic, run_cli, c
 
 def test_lowband_dispatch_once_can_run_again_and_again(clinic, run_cli):
     for n in (1, 2):
-        clinic.outbox.enqueue(WANJIRU, f"note {n}", "test")
+        with clinic.write():
+            clinic.outbox.enqueue(WANJIRU, f"note {n}", "test")
         result = run_cli("dispatch", "--once")
+
         assert result.exit_code == 0, repr(result.exception)
     assert [m.status for m in clinic.outbox.list()] == ["sent", "sent"]
 

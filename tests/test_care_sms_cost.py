@@ -23,11 +23,12 @@ BARAKA, BARAKA_ID = "+254733400401", "1045"
 
 @pytest.fixture
 def clinic(store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
-    store.staff.add(role="chw", name="Grace Achieng", phone=GRACE)
-    ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={GRACE}"])
-    ScriptRunner.add_patient(store, [BARAKA_ID, "Baraka Otieno", BARAKA, f"chw={GRACE}", "born=1957", "sex=M"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
+        store.staff.add(role="chw", name="Grace Achieng", phone=GRACE)
+        ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={GRACE}"])
+        ScriptRunner.add_patient(store, [BARAKA_ID, "Baraka Otieno", BARAKA, f"chw={GRACE}", "born=1957", "sex=M"])
     return store
 
 
@@ -213,8 +214,10 @@ def database_files(db: Path) -> list[Path]:
 
 
 def test_care_records_hold_no_plaintext_in_their_columns_or_the_files(line, clinic, installation):
-    clinic.medications.add(clinic.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
+    with clinic.write():
+        clinic.medications.add(clinic.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
     line.text(AMINA, "BP 150/95 GLU 6.1")
+
     line.text(GRACE, f"BP {BARAKA_ID} 191/123")
     for body in ("REFILL", "1111", "1", "YES"):
         line.text(AMINA, body)

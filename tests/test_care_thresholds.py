@@ -32,11 +32,13 @@ STRICTER_BP = "[bp]\nurgent_at_or_above = { systolic = 170 }  # our clinical lea
 @pytest.fixture
 def clinic(store):
     """A clinician, a pharmacist, a CHW, and Amina (PIN, consent, on the CHW's panel)."""
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
-    store.staff.add(role="chw", name="Grace Achieng", phone=CHW)
-    ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
+        store.staff.add(role="chw", name="Grace Achieng", phone=CHW)
+        ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}"])
     return store
+
 
 
 @pytest.fixture

@@ -38,18 +38,19 @@ def jsonl(text: str) -> list[dict]:
 
 @pytest.fixture
 def clinic(store):
-    for role, name, phone, email in (
-        ("clinician", "Wanjiru Kamau", WANJIRU, None), ("clinician", "Kevin Mutua", KEVIN, None),
-        ("pharmacist", "Otieno Ouma", OTIENO, None), ("chw", "Grace Achieng", GRACE, GRACE_EMAIL),
-        ("chw", "Baraka Otieno", BARAKA, None),
-    ):
-        store.staff.add(role=role, name=name, phone=phone, email=email)
-    for args in (
-        ["4376", "Amina Zawadi", FAMILY, "pin=1111", "consent", f"chw={GRACE}", "born=1968", "sex=F"],
-        ["5970", "Halima Zawadi", FAMILY, "pin=2222", "consent", "born=1994", "sex=F"],
-        ["1045", "Joseph Mwangi", JOSEPH, "pin=3333", "consent", f"chw={GRACE}", "born=1955", "sex=M"],
-    ):
-        ScriptRunner.add_patient(store, args)
+    with store.write():
+        for role, name, phone, email in (
+            ("clinician", "Wanjiru Kamau", WANJIRU, None), ("clinician", "Kevin Mutua", KEVIN, None),
+            ("pharmacist", "Otieno Ouma", OTIENO, None), ("chw", "Grace Achieng", GRACE, GRACE_EMAIL),
+            ("chw", "Baraka Otieno", BARAKA, None),
+        ):
+            store.staff.add(role=role, name=name, phone=phone, email=email)
+        for args in (
+            ["4376", "Amina Zawadi", FAMILY, "pin=1111", "consent", f"chw={GRACE}", "born=1968", "sex=F"],
+            ["5970", "Halima Zawadi", FAMILY, "pin=2222", "consent", "born=1994", "sex=F"],
+            ["1045", "Joseph Mwangi", JOSEPH, "pin=3333", "consent", f"chw={GRACE}", "born=1955", "sex=M"],
+        ):
+            ScriptRunner.add_patient(store, args)
     return store
 
 
@@ -256,15 +257,16 @@ def duplicate(clinic):
     """Joseph enrolled again as 2089 (no phone), with a reading, an alert, a refill of a
     medicine, a consultation and a held message, all on the duplicate."""
     store = clinic
-    ScriptRunner.add_patient(store, ["2089", "Joseph Mwangi", "-", "born=1955"])
-    dup = patient(store, "2089")
-    bp = {"systolic": 150, "diastolic": 95, "pulse": 72}
-    reading = add_reading(store, dup.id, "bp", bp, START, by="staff:1")
-    store.alerts.raise_alert(ref="A7", patient_id=dup.id, reason="high BP", submission_id=None)
-    medicine = store.medications.add(dup.id, name="Amlodipine", dose="5mg")
-    store.refills.request(ref="RF3", patient_id=dup.id, medication_id=medicine.id)
-    store.consults.open_consult(ref="C2", patient_id=dup.id, summary={"problem": "fever", "days": 2})
-    store.held.hold(dup.id, "Your refill is ready")
+    with store.write():
+        ScriptRunner.add_patient(store, ["2089", "Joseph Mwangi", "-", "born=1955"])
+        dup = patient(store, "2089")
+        bp = {"systolic": 150, "diastolic": 95, "pulse": 72}
+        reading = add_reading(store, dup.id, "bp", bp, START, by="staff:1")
+        store.alerts.raise_alert(ref="A7", patient_id=dup.id, reason="high BP", submission_id=None)
+        medicine = store.medications.add(dup.id, name="Amlodipine", dose="5mg")
+        store.refills.request(ref="RF3", patient_id=dup.id, medication_id=medicine.id)
+        store.consults.open_consult(ref="C2", patient_id=dup.id, summary={"problem": "fever", "days": 2})
+        store.held.hold(dup.id, "Your refill is ready")
     return {"dup": dup, "reading": reading, "bp": bp}
 
 
@@ -416,10 +418,11 @@ def test_a_reading_is_not_moved_onto_a_closed_record(clinic, run_cli, cli_error)
 
 def test_patients_show_lists_alerts_consults_and_refills_without_clinical_detail(clinic, run_cli):
     amina = patient(clinic, "4376")
-    clinic.alerts.raise_alert(ref="A4", patient_id=amina.id, reason="urgent.bp BP 190/125", submission_id=None)
-    clinic.consults.open_consult(ref="C9", patient_id=amina.id, summary={"problem": "chest", "days": 1})
-    medicine = clinic.medications.add(amina.id, name="Metformin", dose="500mg")
-    clinic.refills.request(ref="RF5", patient_id=amina.id, medication_id=medicine.id)
+    with clinic.write():
+        clinic.alerts.raise_alert(ref="A4", patient_id=amina.id, reason="urgent.bp BP 190/125", submission_id=None)
+        clinic.consults.open_consult(ref="C9", patient_id=amina.id, summary={"problem": "chest", "days": 1})
+        medicine = clinic.medications.add(amina.id, name="Metformin", dose="500mg")
+        clinic.refills.request(ref="RF5", patient_id=amina.id, medication_id=medicine.id)
 
     text = ok(run_cli("patients", "show", "4376")).stdout
 
@@ -486,9 +489,11 @@ def test_readings_since_and_limit(readings, run_cli, cli_error):
 
 
 def test_patients_list_shows_50_and_says_how_many_more(store, run_cli, cli_error):
-    for n in range(55):
-        store.patients.add(name=f"Patient {chr(65 + n % 26)}{chr(65 + n // 26)}", phone=None,
-                           time_zone="Africa/Nairobi")
+    with store.write():
+        for n in range(55):
+            store.patients.add(name=f"Patient {chr(65 + n % 26)}{chr(65 + n // 26)}", phone=None,
+                               time_zone="Africa/Nairobi")
+
 
     shown = ok(run_cli("patients", "list"))
     assert len(shown.stdout.splitlines()) == 1 + 50

@@ -23,10 +23,12 @@ def test_a_set_zone_wins():
 
 
 def test_an_alert_shows_the_clinics_time_not_the_patients(twilio, store, clock):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    # A patient in Lagos (UTC+1) texting a clinic in Nairobi (UTC+3) at 08:00 UTC.
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent",
-                                     "tz=Africa/Lagos"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        # A patient in Lagos (UTC+1) texting a clinic in Nairobi (UTC+3) at 08:00 UTC.
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent",
+                                         "tz=Africa/Lagos"])
+
     twilio.sms("+254712345678", "BP 190/125")
     [alert] = [m.body for m in store.outbox.list() if m.phone == CLINICIAN]
     assert " at 11:00." in alert, alert

@@ -61,21 +61,22 @@ def damage(installation, store):
 def clinic(store):
     """Grace (CHW); Amina and Halima on the family phone, Joseph on his own, all on
     Grace's panel; two readings for Halima in one submission."""
-    grace = store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent", f"chw={CHW_PHONE}",
-                                     "born=1968"])
-    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", FAMILY_PHONE, "pin=2222", "consent",
-                                     f"chw={CHW_PHONE}", "born=1994"])
-    ScriptRunner.add_patient(store, ["1045", "Joseph Mwangi", "+254722300301", f"chw={CHW_PHONE}"])
-    halima = store.patients.by_short_id("5970")
-    submission = store.new_id()
-    readings = [
-        store.readings.add(patient_id=halima.id, submission_id=submission, kind=kind, measured=values,
-                           level="normal", sender_index=store.phone_index(FAMILY_PHONE),
-                           submitted_by="patient:5970", taken_at=store.now_iso())
-        for kind, values in (("bp", {"systolic": 120, "diastolic": 80, "pulse": 70}), ("weight", {"kg": 61.5}))
-    ]
+    with store.write():
+        grace = store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent",
+                                         f"chw={CHW_PHONE}", "born=1968"])
+        ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", FAMILY_PHONE, "pin=2222", "consent",
+                                         f"chw={CHW_PHONE}", "born=1994"])
+        ScriptRunner.add_patient(store, ["1045", "Joseph Mwangi", "+254722300301", f"chw={CHW_PHONE}"])
+        halima = store.patients.by_short_id("5970")
+        submission = store.new_id()
+        readings = [
+            store.readings.add(patient_id=halima.id, submission_id=submission, kind=kind, measured=values,
+                               level="normal", sender_index=store.phone_index(FAMILY_PHONE),
+                               submitted_by="patient:5970", taken_at=store.now_iso())
+            for kind, values in (("bp", {"systolic": 120, "diastolic": 80, "pulse": 70}), ("weight", {"kg": 61.5}))
+        ]
     return {"store": store, "grace": grace.id, "amina": store.patients.by_short_id("4376").id, "halima": halima.id,
             "submission": submission, "readings": readings}
 
@@ -151,8 +152,9 @@ def test_cli_lists_leave_out_a_damaged_record(clinic, damage, run_cli):
     store = clinic["store"]
     damage("flipped-byte", "patients", "name", clinic["amina"])
     damage("not-json", "staff", "name", clinic["grace"])
-    message = store.outbox.enqueue("+254722300301", "Your refill is ready", "refill")
-    store.outbox.enqueue("+254722300301", "See you Monday", "reminder")
+    with store.write():
+        message = store.outbox.enqueue("+254722300301", "Your refill is ready", "refill")
+        store.outbox.enqueue("+254722300301", "See you Monday", "reminder")
     damage("flipped-byte", "outbox", "body", message.id)
 
     listed = run_cli("patients", "list", "--json")
@@ -234,12 +236,13 @@ def test_a_family_phone_still_works_when_one_member_is_damaged(clinic, damage, t
 
 
 def test_a_damaged_alert_leaves_tasks_and_readings_working(twilio, clock, store, installation, caplog):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
-    store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345670", "pin=1111", "consent",
-                                     f"chw={CHW_PHONE}"])
-    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", "+254712345671", "pin=2222", "consent",
-                                     f"chw={CHW_PHONE}"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+        store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345670", "pin=1111", "consent",
+                                         f"chw={CHW_PHONE}"])
+        ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", "+254712345671", "pin=2222", "consent",
+                                         f"chw={CHW_PHONE}"])
     twilio.sms("+254712345670", "BP 190/125")
     twilio.sms("+254712345671", "BP 195/125")
     first = store.alerts.list()[0]
@@ -267,13 +270,16 @@ def test_a_damaged_session_starts_that_conversation_over(twilio, store, installa
 
 
 def test_a_damaged_outbox_message_is_given_up_and_the_rest_are_sent(twilio, clock, store, installation):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
-    store.staff.add(role="clinician", name="Kevin Mutua", phone="+254700100105")
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+        store.staff.add(role="clinician", name="Kevin Mutua", phone="+254700100105")
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_PHONE, "pin=1111", "consent"])
     twilio.sms(FAMILY_PHONE, "BP 190/125")
     first, second = store.outbox.list()
     flip_a_byte(installation.db, "outbox", "body", first.id)
-    claimed = store.outbox.claim_due(clock.now + timedelta(minutes=1))
+    with store.write():
+        claimed = store.outbox.claim_due(clock.now + timedelta(minutes=1))
+
     assert [m.id for m in claimed] == [second.id]
     row = store.one("SELECT status, error FROM outbox WHERE id = ?", (first.id,))
     assert tuple(row) == ("failed", "damaged record")

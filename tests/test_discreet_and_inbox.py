@@ -25,11 +25,12 @@ DESCRIBE = "In a few words, what is wrong? The nurse will read it. Up to 130 let
 
 @pytest.fixture
 def clinic(store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
-    store.staff.add(role="chw", name="Grace Achieng", phone=GRACE)
-    ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={GRACE}"])
-    store.medications.add(store.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
+        store.staff.add(role="chw", name="Grace Achieng", phone=GRACE)
+        ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={GRACE}"])
+        store.medications.add(store.patients.by_short_id(AMINA_ID).id, name="Metformin", dose="500mg", quantity=60)
     return store
 
 
@@ -233,8 +234,9 @@ def test_a_message_relayed_through_the_chw_is_the_only_one_queued(line, clinic, 
 def test_a_patients_reply_to_a_consult_is_kept_in_its_thread(twilio, clock, store):
     from tests.helpers.conversation_script import ScriptRunner
 
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
     for body in ("NURSE", "1", "3", "no", "Hot body since Sunday"):
         twilio.sms("+254712345678", body)
     twilio.sms("+254700100101", "C1 Drink water and rest")

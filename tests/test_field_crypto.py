@@ -23,16 +23,19 @@ from storage.store import open_store
 @pytest.fixture
 def records(store):
     """Two of each kind of record, written through the repositories."""
-    nurse = store.staff.add(role="chw", name="Grace Achieng", phone="+254700100103")
-    doctor = store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101", email="w@clinic.example")
-    amina = store.patients.add(
-        name="Amina Zawadi", phone="+254712345678", time_zone="Africa/Nairobi", birth_year=1968, sex="F"
-    )
-    joseph = store.patients.add(
-        name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi", birth_year=1955, sex="M"
-    )
-    metformin = store.medications.add(amina.id, name="Metformin", dose="500mg", quantity=60)
-    losartan = store.medications.add(joseph.id, name="Losartan", dose="50mg", quantity=30)
+    with store.write():
+        nurse = store.staff.add(role="chw", name="Grace Achieng", phone="+254700100103")
+        doctor = store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101",
+                                 email="w@clinic.example")
+
+        amina = store.patients.add(
+            name="Amina Zawadi", phone="+254712345678", time_zone="Africa/Nairobi", birth_year=1968, sex="F"
+        )
+        joseph = store.patients.add(
+            name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi", birth_year=1955, sex="M"
+        )
+        metformin = store.medications.add(amina.id, name="Metformin", dose="500mg", quantity=60)
+        losartan = store.medications.add(joseph.id, name="Losartan", dose="50mg", quantity=30)
     return {
         "staff": (nurse.id, doctor.id, store.staff.get),
         "patients": (amina.id, joseph.id, store.patients.get),

@@ -207,7 +207,9 @@ class Stage:
 
     def __init__(self, step: Step, twilio: TwilioClient, store, clock):
         self.step, self.twilio, self.store, self.clock = step, twilio, store, clock
-        step.setup(store)
+        with store.write():
+            step.setup(store)
+
         for text in step.texts:
             reply = twilio.sms(step.phone, text)
             assert reply.status == 200 and reply.messages, (text, reply.raw)

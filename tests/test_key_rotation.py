@@ -20,16 +20,17 @@ class Interrupted(Exception):
 
 
 def populate(store: Store, patients: int) -> None:
-    chw = store.staff.add(role="chw", name="Grace Achieng", phone="+254700100103")
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101", email="w@clinic.example")
-    for i in range(patients):
-        patient = store.patients.add(
-            name=f"Patient Number {i}", phone=f"+2547123{i:05d}", time_zone="Africa/Nairobi",
-            birth_year=1950 + i, sex="FM"[i % 2], chw_id=chw.id,
-        )
-        store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
-        if i % 3 == 0:
-            store.medications.add(patient.id, name="Amlodipine", dose="5mg")
+    with store.write():
+        chw = store.staff.add(role="chw", name="Grace Achieng", phone="+254700100103")
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101", email="w@clinic.example")
+        for i in range(patients):
+            patient = store.patients.add(
+                name=f"Patient Number {i}", phone=f"+2547123{i:05d}", time_zone="Africa/Nairobi",
+                birth_year=1950 + i, sex="FM"[i % 2], chw_id=chw.id,
+            )
+            store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
+            if i % 3 == 0:
+                store.medications.add(patient.id, name="Amlodipine", dose="5mg")
 
 
 def everything(store: Store) -> dict:
@@ -212,12 +213,14 @@ def test_rotation_while_the_server_keeps_writing(installation, app, store_for):
         i = len(written)
         if i >= 10:
             return
-        fresh = runtime.store().patients.add(
-            name=f"Walk In {i}", phone=f"+2547339{i:05d}", time_zone="Africa/Nairobi", birth_year=1990,
-        )
-        late = in_flight.patients.add(
-            name=f"Late Request {i}", phone=f"+2547449{i:05d}", time_zone="Africa/Nairobi", birth_year=1991,
-        )
+        with runtime.store().write() as server:
+            fresh = server.patients.add(
+                name=f"Walk In {i}", phone=f"+2547339{i:05d}", time_zone="Africa/Nairobi", birth_year=1990,
+            )
+        with in_flight.write():
+            late = in_flight.patients.add(
+                name=f"Late Request {i}", phone=f"+2547449{i:05d}", time_zone="Africa/Nairobi", birth_year=1991,
+            )
         written.extend([fresh.id, late.id])
 
     try:
@@ -228,7 +231,9 @@ def test_rotation_while_the_server_keeps_writing(installation, app, store_for):
     assert written and result.retired == [1]
     # The server picked up the new key file by itself...
     assert runtime.store().keys.active == {2}
-    after = runtime.store().patients.add(name="After Rotation", phone=None, time_zone="UTC")
+    with runtime.store().write() as server:
+        after = server.patients.add(name="After Rotation", phone=None, time_zone="UTC")
+
     # ...and the database reads whole with the new key alone.
     store = open_with_key_file(installation)
     try:

@@ -31,8 +31,9 @@ def test_the_same_reading_every_morning_is_never_muted(twilio, clock, store):
 def test_a_burst_of_queued_texts_keeps_every_reading(twilio, clock, store):
     """A phone back in coverage delivers a day's texts within seconds: the loop guard
     holds back our replies, but every reading is stored and the urgent one alerts."""
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    patient_id = _amina(store)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        patient_id = _amina(store)
     texts = [f"BP {120 + i}/80" for i in range(14)] + ["BP 195/125"]
     replies = []
     for body in texts:
@@ -66,8 +67,9 @@ def test_a_picture_gets_a_short_answer_not_the_menu(twilio, store):
 
 
 def test_a_muted_number_still_answers_the_danger_sign_question(twilio, clock, store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    _amina(store)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        _amina(store)
     for body in ("NURSE", "1", "2"):
         twilio.sms(AMINA, body)
         clock.now += timedelta(seconds=5)
@@ -80,8 +82,9 @@ def test_a_muted_number_still_answers_the_danger_sign_question(twilio, clock, st
 
 
 def test_a_stuck_phone_resending_a_dangerous_reading_alerts_once(twilio, clock, store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    patient_id = _amina(store)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        patient_id = _amina(store)
     advice = 0
     for _ in range(30):
         advice += sum("DANGER" in r for r in twilio.sms(AMINA, "BP 190/125").messages)
@@ -92,8 +95,9 @@ def test_a_stuck_phone_resending_a_dangerous_reading_alerts_once(twilio, clock, 
 
 
 def test_a_robot_echoing_our_advice_gets_nothing_more(twilio, clock, store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    _amina(store)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        _amina(store)
     echo = twilio.sms(AMINA, "BP 190/125").messages[0]
     replies = []
     for _ in range(25):

@@ -35,7 +35,8 @@ def test_a_patient_written_through_the_repository_is_unreadable_in_file_and_wal(
         # Keep every new page in the WAL: nothing is copied to the main file while we look.
         store.execute("PRAGMA wal_autocheckpoint = 0")
         details = new_patient(name="Amina Zawadi", phone="0712 345 678", region="KE", this_year=2025)
-        patient = store.patients.add(**vars(details))
+        with store.write():
+            patient = store.patients.add(**vars(details))
 
         wal = wal_of(installation.db)
         assert wal.stat().st_size > 0

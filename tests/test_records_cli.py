@@ -37,11 +37,12 @@ def patients(run_cli) -> list[dict]:
 @pytest.fixture
 def panel(store):
     """A CHW; Amina on the family phone (born 1968, on the CHW's panel); Joseph elsewhere."""
-    chw = store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
-    amina = store.patients.add(name="Amina Zawadi", phone=FAMILY_PHONE, time_zone="Africa/Nairobi",
-                               birth_year=1968, chw_id=chw.id)
-    joseph = store.patients.add(name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi",
-                                birth_year=1955)
+    with store.write():
+        chw = store.staff.add(role="chw", name="Grace Achieng", phone=CHW_PHONE)
+        amina = store.patients.add(name="Amina Zawadi", phone=FAMILY_PHONE, time_zone="Africa/Nairobi",
+                                   birth_year=1968, chw_id=chw.id)
+        joseph = store.patients.add(name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi",
+                                    birth_year=1955)
     return {"store": store, "chw": chw.id, "amina": amina, "joseph": joseph}
 
 
@@ -71,7 +72,8 @@ def test_the_same_name_and_birth_year_is_a_likely_duplicate_clinic_wide_or_in_th
 
 def test_a_name_alone_matches_only_someone_with_nothing_else_to_tell_them_apart(panel):
     store = panel["store"]
-    neema = store.patients.add(name="Neema Wairimu", phone=None, time_zone="Africa/Nairobi")
+    with store.write():
+        neema = store.patients.add(name="Neema Wairimu", phone=None, time_zone="Africa/Nairobi")
     assert [p.id for p in store.patients.likely_duplicates("Neema  Wairimu")] == [neema.id]
     assert store.patients.likely_duplicates("Amina Zawadi") == []  # Amina has a phone and a birth year
 
@@ -79,7 +81,8 @@ def test_a_name_alone_matches_only_someone_with_nothing_else_to_tell_them_apart(
 def test_count_on_phone(panel):
     store = panel["store"]
     assert store.patients.count_on_phone(store.phone_index(FAMILY_PHONE)) == 1
-    store.patients.add(name="Halima Zawadi", phone=FAMILY_PHONE, time_zone="Africa/Nairobi")
+    with store.write():
+        store.patients.add(name="Halima Zawadi", phone=FAMILY_PHONE, time_zone="Africa/Nairobi")
     assert store.patients.count_on_phone(store.phone_index(FAMILY_PHONE)) == 2
     assert store.patients.count_on_phone(store.phone_index("+254799999999")) == 0
 

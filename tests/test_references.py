@@ -75,15 +75,18 @@ def test_a_clipped_or_overlong_ref_is_not_read_as_one():
 
 @pytest.fixture
 def clinic(store):
-    for role, name, phone in (("clinician", "Wanjiru Kamau", CLINICIAN), ("pharmacist", "Otieno Ouma", PHARMACIST),
-                              ("chw", "Grace Achieng", CHW)):
-        store.staff.add(role=role, name=name, phone=phone)
-    ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
-                                     "born=1968", "sex=F"])
-    ScriptRunner.add_patient(store, [HALIMA_ID, "Halima Zawadi", HALIMA, "pin=2222", "consent", "born=1970", "sex=F"])
-    for short_id in (AMINA_ID, HALIMA_ID):
-        store.medications.add(store.patients.by_short_id(short_id).id, name="Metformin", dose="500mg", quantity=60)
-    store.patients.update(store.patients.by_short_id(HALIMA_ID).id, discreet=1)
+    with store.write():
+        for role, name, phone in (("clinician", "Wanjiru Kamau", CLINICIAN), ("pharmacist", "Otieno Ouma", PHARMACIST),
+                                  ("chw", "Grace Achieng", CHW)):
+            store.staff.add(role=role, name=name, phone=phone)
+        ScriptRunner.add_patient(store, [AMINA_ID, "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
+                                         "born=1968", "sex=F"])
+        ScriptRunner.add_patient(store, [HALIMA_ID, "Halima Zawadi", HALIMA, "pin=2222", "consent", "born=1970",
+                                         "sex=F"])
+
+        for short_id in (AMINA_ID, HALIMA_ID):
+            store.medications.add(store.patients.by_short_id(short_id).id, name="Metformin", dose="500mg", quantity=60)
+        store.patients.update(store.patients.by_short_id(HALIMA_ID).id, discreet=1)
     return store
 
 

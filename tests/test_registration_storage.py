@@ -156,12 +156,13 @@ WHO = catalog_text("en", "choose.who", choices="1 Amina Z. 2 Halima Z. 3 Someone
 
 @pytest.fixture
 def family(store):
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_NUMBER, "pin=1111", "consent"])
-    ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", FAMILY_NUMBER, "pin=2222", "consent"])
-    amina, halima = store.patients.by_short_id("4376"), store.patients.by_short_id("5970")
-    store.medications.add(amina.id, name="Metformin", dose="500mg", quantity=60)
-    store.medications.add(amina.id, name="Amlodipine", dose="5mg", quantity=30)
-    store.medications.add(halima.id, name="Ferrous-sulfate", dose="200mg", quantity=30)
+    with store.write():
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", FAMILY_NUMBER, "pin=1111", "consent"])
+        ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", FAMILY_NUMBER, "pin=2222", "consent"])
+        amina, halima = store.patients.by_short_id("4376"), store.patients.by_short_id("5970")
+        store.medications.add(amina.id, name="Metformin", dose="500mg", quantity=60)
+        store.medications.add(amina.id, name="Amlodipine", dose="5mg", quantity=30)
+        store.medications.add(halima.id, name="Ferrous-sulfate", dose="200mg", quantity=30)
     return {"amina": amina.id, "halima": halima.id}
 
 

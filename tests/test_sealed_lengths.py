@@ -39,16 +39,16 @@ def test_every_kind_is_covered():
 
 @pytest.fixture
 def stored(installation, store):
-    patient = store.patients.add(name="Amina Zawadi", phone="+254712345678", time_zone="Africa/Nairobi")
-    sender = store.phone_index("+254712345678")
     with store.write():
+        patient = store.patients.add(name="Amina Zawadi", phone="+254712345678", time_zone="Africa/Nairobi")
+        sender = store.phone_index("+254712345678")
         for reading, level in itertools.product(MEASURED, LEVELS):
             store.readings.add(
                 patient_id=patient.id, submission_id=store.new_id(), kind=reading.kind, measured=reading.values,
                 level=level, sender_index=sender, submitted_by="patient", taken_at=store.now_iso(),
             )
-    for name, phone in (("Al", "+25471234"), ("Christopher Wanjiru Kamau-Otieno", "+254712345679012")):
-        store.patients.add(name=name, phone=phone, time_zone="Africa/Nairobi")
+        for name, phone in (("Al", "+25471234"), ("Christopher Wanjiru Kamau-Otieno", "+254712345679012")):
+            store.patients.add(name=name, phone=phone, time_zone="Africa/Nairobi")
     store.db.close()
     conn = sqlite3.connect(installation.db)
     yield conn
@@ -99,9 +99,11 @@ def seal_unpadded(cipher: FieldCipher, table: str, column: str, row_id: object, 
 
 
 def test_old_unpadded_values_still_open_and_rotation_rewrites_them_padded(installation, store):
-    patient = store.patients.add(name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi")
-    old = seal_unpadded(store.cipher, "patients", "name", patient.id, "Joseph Mwangi")
-    store.execute("UPDATE patients SET name = ? WHERE id = ?", (old, patient.id))
+    with store.write():
+        patient = store.patients.add(name="Joseph Mwangi", phone="+254722300301", time_zone="Africa/Nairobi")
+        old = seal_unpadded(store.cipher, "patients", "name", patient.id, "Joseph Mwangi")
+        store.execute("UPDATE patients SET name = ? WHERE id = ?", (old, patient.id))
+
     assert store.patients.get(patient.id).name == "Joseph Mwangi"
     store.db.close()
 

@@ -48,10 +48,11 @@ class Family:
         self.store = self.app.extensions["lowband"].store()
         self.twilio = TwilioClient(self.app.test_client())
         self.people = FAMILY[:size]
-        for short_id, name, pin, medicine in self.people:
-            ScriptRunner.add_patient(self.store, [short_id, name, PHONE, f"pin={pin}", "consent"])
-            self.store.medications.add(self.store.patients.by_short_id(short_id).id, name=medicine, dose="5mg",
-                                       quantity=30)
+        with self.store.write():
+            for short_id, name, pin, medicine in self.people:
+                ScriptRunner.add_patient(self.store, [short_id, name, PHONE, f"pin={pin}", "consent"])
+                self.store.medications.add(self.store.patients.by_short_id(short_id).id, name=medicine, dose="5mg",
+                                           quantity=30)
         self.typed_by: dict[int, int] = {}  # systolic value -> who typed it
         self.stored_for: dict[int, int] = {}  # systolic value -> whose record the reply named
         self.last_pin: int | None = None  # who last gave their own, correct PIN

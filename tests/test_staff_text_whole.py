@@ -52,14 +52,15 @@ ACCENTED = {
 
 @pytest.fixture
 def clinic(store):
-    for role, name, phone in (("clinician", "Wanjiru Kamau", CLINICIAN), ("pharmacist", "Otieno Ouma", PHARMACIST),
-                              ("chw", "Grace Achieng", CHW)):
-        store.staff.add(role=role, name=name, phone=phone)
-    for args in ([AMINA_ID, "Amina Zawadi", AMINA], [HALIMA_ID, "Halima Zawadi", HALIMA],
-                 [PHONELESS_ID, "Mama Neema", "-"]):
-        ScriptRunner.add_patient(store, [*args, "pin=1111", "consent", f"chw={CHW}", "born=1968", "sex=F"])
-        store.medications.add(store.patients.by_short_id(args[0]).id, name="Metformin", dose="500mg", quantity=60)
-    store.patients.update(store.patients.by_short_id(HALIMA_ID).id, discreet=1)
+    with store.write():
+        for role, name, phone in (("clinician", "Wanjiru Kamau", CLINICIAN), ("pharmacist", "Otieno Ouma", PHARMACIST),
+                                  ("chw", "Grace Achieng", CHW)):
+            store.staff.add(role=role, name=name, phone=phone)
+        for args in ([AMINA_ID, "Amina Zawadi", AMINA], [HALIMA_ID, "Halima Zawadi", HALIMA],
+                     [PHONELESS_ID, "Mama Neema", "-"]):
+            ScriptRunner.add_patient(store, [*args, "pin=1111", "consent", f"chw={CHW}", "born=1968", "sex=F"])
+            store.medications.add(store.patients.by_short_id(args[0]).id, name="Metformin", dose="500mg", quantity=60)
+        store.patients.update(store.patients.by_short_id(HALIMA_ID).id, discreet=1)
     return store
 
 
@@ -219,8 +220,9 @@ def test_advice_for_a_patient_without_a_phone_reaches_the_chw_whole(line, clinic
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_limit_is_measured_in_the_patients_language(line, clinic, language):
-    clinic.patients.update(clinic.patients.by_short_id(AMINA_ID).id, language=language)
-    with clinic.write():  # the longest reference, so the room measured is the tightest
+    with clinic.write():
+        clinic.patients.update(clinic.patients.by_short_id(AMINA_ID).id, language=language)
+        # The longest reference, so the room measured is the tightest.
         clinic.execute("INSERT INTO counters (name, value) VALUES ('consult', 9999998)")
     ref = consult(clinic)
     assert ref == "C9999999"
@@ -339,9 +341,11 @@ def test_a_long_refill_list_pages_in_one_sms_each_with_stable_numbers(language, 
 
 def test_six_medicines_page_as_one_to_four_then_five_to_six(line, clinic):
     patient = clinic.patients.by_short_id(AMINA_ID)
-    for name, dose in (("Amlodipine", "5mg"), ("Losartan", "50mg"), ("Atenolol", "50mg"), ("Simvastatin", "20mg"),
-                       ("Aspirin", "75mg")):
-        clinic.medications.add(patient.id, name=name, dose=dose, quantity=30)
+    with clinic.write():
+        for name, dose in (("Amlodipine", "5mg"), ("Losartan", "50mg"), ("Atenolol", "50mg"), ("Simvastatin", "20mg"),
+                           ("Aspirin", "75mg")):
+            clinic.medications.add(patient.id, name=name, dose=dose, quantity=30)
+
     line.text(AMINA, "REFILL")
     assert line.text(AMINA, "1111") == [
         "Which medicine? 1 Metformin 500mg x60 2 Amlodipine 5mg x30 3 Losartan 50mg x30 4 Atenolol 50mg x30 "
@@ -375,13 +379,13 @@ def forty(clinic, clock):
     8-27 days, 5 seen yesterday (not due)."""
     ids = panel_ids(40)
     chw = clinic.staff.by_phone(CHW)
-    for short_id in (AMINA_ID, HALIMA_ID, PHONELESS_ID):  # the panel is just these forty
-        clinic.patients.update(clinic.patients.by_short_id(short_id).id, chw_id=None)
-    patients = {}
-    for short_id in ids:
-        ScriptRunner.add_patient(clinic, [short_id, f"Patient {short_id}", "-", f"chw={CHW}"])
-        patients[short_id] = clinic.patients.by_short_id(short_id)
     with clinic.write():
+        for short_id in (AMINA_ID, HALIMA_ID, PHONELESS_ID):  # the panel is just these forty
+            clinic.patients.update(clinic.patients.by_short_id(short_id).id, chw_id=None)
+        patients = {}
+        for short_id in ids:
+            ScriptRunner.add_patient(clinic, [short_id, f"Patient {short_id}", "-", f"chw={CHW}"])
+            patients[short_id] = clinic.patients.by_short_id(short_id)
         for n, short_id in enumerate(ids):
             patient = patients[short_id]
             if n < 5:

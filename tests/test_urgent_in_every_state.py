@@ -97,7 +97,8 @@ MAY_TEXT_BACK = {s.__name__ for s in STATES} - {"opted_out"}
 
 @pytest.mark.parametrize("state", STATES, ids=[s.__name__ for s in STATES])
 def test_an_urgent_reading_reaches_the_clinician(state, twilio, clock, store):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
     line = Line(twilio, clock, store)
     sender = state(line, store)
     alerts_before = len(store.alerts.list())
@@ -118,8 +119,9 @@ def test_an_urgent_reading_reaches_the_clinician(state, twilio, clock, store):
 
 def test_an_urgent_reading_kept_for_later_alerts_once(twilio, clock, store):
     """Sent before consent: alerted at once, saved after set-up without a second alert."""
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    _amina(store, "pin=1111")
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        _amina(store, "pin=1111")
     line = Line(twilio, clock, store)
     line.text(AMINA, URGENT)
     assert len(store.alerts.list()) == 1

@@ -22,12 +22,13 @@ READINGS = ["BP 190/125", "GLU 7.2", "WT 64.5", "T 38.2", "SPO2 95", "P 72", "GL
 
 
 def scripted_day(twilio, store, clock, run_cli):
-    store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
-    store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
-    store.staff.add(role="chw", name="Grace Achieng", phone=CHW)
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
-                                     "born=1968", "sex=F"])
-    store.medications.add(store.patients.by_short_id("4376").id, name="Metformin", dose="500mg", quantity=60)
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        store.staff.add(role="pharmacist", name="Otieno Ouma", phone=PHARMACIST)
+        store.staff.add(role="chw", name="Grace Achieng", phone=CHW)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", f"chw={CHW}",
+                                         "born=1968", "sex=F"])
+        store.medications.add(store.patients.by_short_id("4376").id, name="Metformin", dose="500mg", quantity=60)
     for body in ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831"]:
         twilio.sms(NEW, body)
     for reading in READINGS:

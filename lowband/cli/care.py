@@ -77,9 +77,10 @@ def oncall_list(as_json: bool, limit: int | None, show_all: bool) -> None:
 def oncall_remove(shift: int) -> None:
     """Remove a shift (its number from `oncall list`)."""
     st = store()
-    if not st.rota.remove(shift):
-        raise click.ClickException(f"no shift {shift}; see `lowband users oncall list`")
-    st.audit.record("cli", "oncall.remove", f"shift:{shift}")
+    with st.write():
+        if not st.rota.remove(shift):
+            raise click.ClickException(f"no shift {shift}; see `lowband users oncall list`")
+        st.audit.record("cli", "oncall.remove", f"shift:{shift}")
     click.echo(f"Shift {shift} removed.")
 
 

@@ -137,12 +137,16 @@ class ScriptRunner:
             self.clock.now += parse_duration(args[0])
         elif name == "staff":
             role, staff_name, phone = args
-            store.staff.add(role=role, name=staff_name, phone=phone)
+            with store.write():
+                store.staff.add(role=role, name=staff_name, phone=phone)
         elif name == "patient":
             self.add_patient(store, args)
         elif name == "medicine":
             short_id, med, dose, quantity = args
-            store.medications.add(store.patients.by_short_id(short_id).id, name=med, dose=dose, quantity=int(quantity))
+            with store.write():
+                store.medications.add(
+                    store.patients.by_short_id(short_id).id, name=med, dose=dose, quantity=int(quantity),
+                )
         elif name == "outbox":
             phone, _, pattern = " ".join(args).partition(" ~ ")
             bodies = [m.body for m in store.outbox.created_since(self.last_text_at or "") if m.phone == phone]
@@ -170,8 +174,10 @@ class ScriptRunner:
         if "consent" in opts:
             extra["consent_at"] = store.now_iso()
             extra["consent_version"] = "consent-v1"
-        store.patients.add(
-            ids=(store.new_id(), short_id), name=name, phone=None if phone == "-" else phone,
-            time_zone=opts.get("tz", "Africa/Nairobi"), language=opts.get("lang", "en"),
-            birth_year=int(opts["born"]) if "born" in opts else None, sex=opts.get("sex"), chw_id=chw, **extra,
-        )
+        with store.write():  # a savepoint when the caller already holds the transaction
+            store.patients.add(
+                ids=(store.new_id(), short_id), name=name, phone=None if phone == "-" else phone,
+                time_zone=opts.get("tz", "Africa/Nairobi"), language=opts.get("lang", "en"),
+                birth_year=int(opts["born"]) if "born" in opts else None, sex=opts.get("sex"), chw_id=chw, **extra,
+            )
+
