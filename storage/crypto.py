@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import StorageError
+from storage.schema import BUCKETS, ROOM_PER_ITEM
 
 FORMAT_VERSION = 2
 UNPADDED_VERSION = 1
@@ -94,9 +95,10 @@ class KeyRing:
         return hmac.new(self.index_key, b"lowband key check", hashlib.sha256).hexdigest()[:32]
 
 
-def pad(plaintext: bytes) -> bytes:
-    """Spaces up to the next multiple of PAD_BUCKET (at least one bucket)."""
-    size = max(PAD_BUCKET, -(-len(plaintext) // PAD_BUCKET) * PAD_BUCKET)
+def pad(plaintext: bytes, bucket: int = PAD_BUCKET, room: int = 0) -> bytes:
+    """Spaces up to the next multiple of `bucket` at or above `room` bytes (and at least
+    one bucket)."""
+    size = -(-max(len(plaintext), room, 1) // bucket) * bucket
     return plaintext + b" " * (size - len(plaintext))
 
 
@@ -123,7 +125,9 @@ class FieldCipher:
         key_id = self.keys.current if key_id is None else key_id
         header = _HEADER.pack(FORMAT_VERSION, key_id)
         nonce = os.urandom(_NONCE_LEN)
-        plaintext = pad(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        room = ROOM_PER_ITEM.get((table, column), 0) * len(value) if isinstance(value, list) else 0
+        plaintext = pad(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+                        BUCKETS.get((table, column), PAD_BUCKET), room)
         sealed = self.keys.aead(key_id).encrypt(nonce, plaintext, _aad(table, column, row_id, header))
         return header + nonce + sealed
 
