@@ -202,9 +202,14 @@ def known_backups(path: Path) -> list[dict]:
     if not path.exists():
         return []
     backups = _read_document(path).get("backups", [])
-    if not isinstance(backups, list) or not all(isinstance(b, dict) for b in backups):
+    if not isinstance(backups, list) or not all(_is_backup_entry(b) for b in backups):
         raise KeyFileError(f"key file {path} is damaged: its list of backups is malformed")
     return backups
+
+
+def _is_backup_entry(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("at", ""), str)
+            and isinstance(entry.get("keys"), list) and all(type(k) is int for k in entry["keys"]))
 
 
 def record_backup(path: Path, backup_file: str, key_ids: set[int], at: str) -> None:
@@ -214,6 +219,18 @@ def record_backup(path: Path, backup_file: str, key_ids: set[int], at: str) -> N
     backups = [b for b in known_backups(path) if b.get("file") != backup_file]
     backups.append({"file": backup_file, "keys": sorted(key_ids), "at": at})
     write_key_file(path, ring, replace=True, backups=backups)
+
+
+def forget_backup(path: Path, backup_file: str) -> dict | None:
+    """Drop a backup from the key file's list (it was deleted, or is kept with its own
+    copy of the key file); returns what was forgotten, or None if it was not listed."""
+    path = Path(path)
+    backups = known_backups(path)
+    kept = [b for b in backups if b.get("file") != backup_file]
+    if len(kept) == len(backups):
+        return None
+    write_key_file(path, load_key_file(path), replace=True, backups=kept)
+    return next(b for b in backups if b.get("file") == backup_file)
 
 
 def backups_needing(path: Path, key_id: int) -> list[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -89,15 +90,69 @@ def keys_retire(key_id: int) -> None:
     needing = backups_needing(s.key_path, key_id)
     if needing:
         names = ", ".join(b.get("file", "?") for b in needing)
-        raise click.ClickException(f"refusing to drop key {key_id}: {len(needing)} backup(s) need it ({names})")
+        raise click.ClickException(
+            f"refusing to drop key {key_id}: {len(needing)} backup(s) need it ({names}); "
+            "`lowband keys forget-backup PATH` for one deleted or kept with its own key file"
+        )
     live = store()
     if key_id in sealed_key_ids(live.db.conn):
         raise click.ClickException(
             f"refusing to drop key {key_id}: the database still has values sealed under it; run `lowband keys rotate`"
         )
     write_key_file(s.key_path, without_key(ring, key_id), replace=True)
-    live.audit.record("cli", "keys.retire", f"key:{key_id}")
+    with live.write():
+        live.audit.record("cli", "keys.retire", f"key:{key_id}")
     click.echo(f"Dropped key {key_id} from {s.key_path}; anything still sealed under it can no longer be read.")
+
+
+@keys.command("backups")
+@json_option
+def keys_backups(as_json: bool) -> None:
+    """List the backups the key file keeps keys for.
+
+    With the keys each needs, and whether the file is still where it was made."""
+    from lowband.cli.base import emit
+    from storage.keyfile import known_backups, load_key_file
+
+    s = settings()
+    load_key_file(s.key_path)  # a missing or damaged key file is said, not taken for "no backups"
+    rows = [{"file": b.get("file", "?"), "keys": ",".join(map(str, b.get("keys", []))), "made": b.get("at", ""),
+             "present": "yes" if Path(b.get("file", "")).is_file() else "MISSING"} for b in known_backups(s.key_path)]
+    emit(rows, as_json, [("file", "FILE"), ("keys", "KEYS"), ("made", "MADE"), ("present", "PRESENT")],
+         "No backups made with `lowband backup` yet.")
+
+
+@keys.command("forget-backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--even-if-present", is_flag=True, help="Forget it although the file is still there.")
+def keys_forget_backup(path: Path, even_if_present: bool) -> None:
+    """Stop keeping keys for a backup that is gone.
+
+    For the backup at PATH: deleted, or stored with its own copy of the key file.
+
+    Until a backup is forgotten, `lowband keys retire` keeps every key it needs. A backup
+    still at PATH is refused unless --even-if-present: forgetting it lets those keys be
+    dropped, after which it can no longer be restored with this key file.
+    """
+    from lowband.cli.base import store
+    from storage.keyfile import forget_backup, known_backups
+
+    s = settings()
+    listed = {b.get("file") for b in known_backups(s.key_path)}
+    name = str(path.resolve()) if str(path.resolve()) in listed else str(path)
+    if name not in listed:
+        raise click.ClickException(f"the key file {s.key_path} lists no backup {path}; see `lowband keys backups`")
+    if Path(name).is_file() and not even_if_present:
+        raise click.ClickException(
+            f"backup {name} is still there; delete it first, or pass --even-if-present if it is kept "
+            "with its own copy of the key file"
+        )
+    forgotten = forget_backup(s.key_path, name)
+    keys_text = ",".join(map(str, forgotten.get("keys", [])))
+    live = store()
+    with live.write():
+        live.audit.record("cli", "backup.forget", "", f"keys:{keys_text}")
+    click.echo(f"Forgot backup {name}; key(s) {keys_text} are no longer kept for it.")
 
 
 @click.group()
