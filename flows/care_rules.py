@@ -179,6 +179,8 @@ def _read(path: Path) -> dict:
         raise _fail(path, "file", f"cannot read it ({error.strerror or type(error).__name__})") from None
     except tomllib.TOMLDecodeError as error:
         raise _fail(path, "file", f"not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise _fail(path, "file", "not UTF-8 text; save it as UTF-8") from None
 
 
 def _is_number(value: object) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import phonenumbers
 from phonenumbers import timezone as number_timezones
 
@@ -52,7 +54,8 @@ def region_time_zone(region: str | None, fallback: str = FALLBACK_TIME_ZONE) -> 
 def is_short_code_or_alphanumeric(sender: str) -> bool:
     """Senders we must never auto-reply to: short codes and alphanumeric sender ids.
     Replying to them wastes money and can start a reply loop with another robot."""
-    digits = sender.lstrip("+")
+    # NFKC first: a full-width plus ("＋254...") is a phone number, not a named sender.
+    digits = unicodedata.normalize("NFKC", sender).lstrip("+")
     if not digits.isdigit():
         return True
     return len(digits) <= 6

@@ -196,7 +196,7 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
             continue
         try:
             number = int(values[name])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999" read as infinity
             number = low - 1
         if not low <= number <= high:
             raise SettingsError(f"{label(name)} must be a whole number from {low} to {high}")

@@ -8,6 +8,7 @@ API through twilio's `http_client` seam.
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -42,18 +43,24 @@ class Transport(Protocol):
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult: ...
 
 
+# A leading reference (A12, RF3, C1) says which task a message is about and nothing of
+# whom: it may be shown. Any other word may be a name ("Amina Z.: BP ...", "Joseph M.,
+# your PIN ..."), so none is.
+_REFERENCE = re.compile(r"[A-Z]{1,3}\d{1,9}[:.,]?")
+
+
 def masked_body(body: str) -> str:
-    """A message as a log may show it: its first two words and its size, nothing of
-    the health data that follows."""
-    words = body.split()
+    """A message as a log may show it: a leading reference and its size, nothing of the
+    name or health data that follows."""
+    first = body.split(maxsplit=1)[0] if body.strip() else ""
+    shown = f"{first} …" if _REFERENCE.fullmatch(first) else "…"
     count = segments(body)
-    shown = " ".join(words[:2]) + (" …" if len(words) > 2 else "")
     return f"{shown} ({count} segment{'s' if count != 1 else ''}, {len(body)} chars)"
 
 
 class ConsoleTransport:
-    """Prints each message. Terminals end up in logs, so the number is masked and the
-    body cut to its first two words unless `full` (LOWBAND_CONSOLE_FULL=1, for demos)."""
+    """Prints each message. Terminals end up in logs, so the number and the body are
+    masked (see masked_body) unless `full` (LOWBAND_CONSOLE_FULL=1, for demos)."""
 
     name = "console"
 

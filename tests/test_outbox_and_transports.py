@@ -30,13 +30,15 @@ def twilio_transport(api):
 def test_after_stop_the_outbox_refuses_the_number_until_start(twilio, sms_app, api, twilio_transport, clock):
     store = sms_app.extensions["lowband"].store()
     assert twilio.sms(PATIENT, "STOP").messages == []  # Twilio itself confirms STOP
-    refused = store.outbox.enqueue(PATIENT, "Time for your medicine", "reminder")
+    with store.write():
+        refused = store.outbox.enqueue(PATIENT, "Time for your medicine", "reminder")
     assert refused.status == "refused"
     drain(store, twilio_transport, now=clock())
     assert api.sent == []
 
     assert "again" in twilio.sms(PATIENT, "START").messages[0]
-    store.outbox.enqueue(PATIENT, "Time for your medicine", "reminder")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Time for your medicine", "reminder")
     report = drain(store, twilio_transport, now=clock())
     assert report.sent == 1
     assert [m.to for m in api.sent] == [PATIENT]
@@ -46,7 +48,8 @@ def test_after_stop_the_outbox_refuses_the_number_until_start(twilio, sms_app, a
 
 def test_a_message_queued_before_stop_is_not_sent_after_it(twilio, sms_app, api, twilio_transport, clock):
     store = sms_app.extensions["lowband"].store()
-    queued = store.outbox.enqueue(PATIENT, "Your refill is ready", "refill")
+    with store.write():
+        queued = store.outbox.enqueue(PATIENT, "Your refill is ready", "refill")
     twilio.sms(PATIENT, "STOP")
     drain(store, twilio_transport, now=clock())
     assert api.sent == []
@@ -70,7 +73,8 @@ def test_an_opted_out_number_gets_nothing_back_until_it_opts_in(twilio):
 
 def test_twilio_transport_sends_with_callback_and_validity(api, twilio_transport, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     drain(store, twilio_transport, now=clock(), status_callback="https://clinic.example.org/sms/status")
     [sent] = api.sent
     assert sent.status_callback == "https://clinic.example.org/sms/status"
@@ -83,7 +87,8 @@ def test_twilio_transport_sends_with_callback_and_validity(api, twilio_transport
 def test_a_messaging_service_sid_is_used_as_the_sender(api, sms_app, clock):
     transport = TwilioTransport("AC" + "a" * 32, "token", "MG" + "b" * 32, http_client=api)
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     drain(store, transport, now=clock())
     assert api.sent[0].messaging_service == "MG" + "b" * 32 and api.sent[0].sender is None
 
@@ -103,7 +108,8 @@ def test_settings_choose_the_transport(installation):
 
 def test_a_server_error_is_retried_with_backoff_then_sent(api, twilio_transport, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     api.failures = [Failure(503, 20500), ConnectionError("network down")]
     assert drain(store, twilio_transport, now=clock()).retrying == 1
     assert drain(store, twilio_transport, now=clock()).sent == 0  # not due yet: backing off
@@ -115,7 +121,8 @@ def test_a_server_error_is_retried_with_backoff_then_sent(api, twilio_transport,
 
 def test_a_permanent_error_fails_without_retry(api, twilio_transport, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     api.failures = [Failure(400, 21211, "invalid To number")]
     assert drain(store, twilio_transport, now=clock()).failed == 1
     assert store.outbox.list()[0].status == "failed"
@@ -123,25 +130,33 @@ def test_a_permanent_error_fails_without_retry(api, twilio_transport, sms_app, c
 
 def test_twilio_saying_unsubscribed_marks_the_number_opted_out(api, twilio_transport, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     api.failures = [Failure(400, 21610, "unsubscribed recipient")]
     drain(store, twilio_transport, now=clock())
     assert store.contacts.is_opted_out(store.phone_index(PATIENT))
-    assert store.outbox.enqueue(PATIENT, "Again", "alert").status == "refused"
+    with store.write():
+        again = store.outbox.enqueue(PATIENT, "Again", "alert")
+    assert again.status == "refused"
 
 
 def test_a_sender_that_died_mid_send_releases_the_message_after_its_lease(sms_app, clock, api, twilio_transport):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
-    [claimed] = store.outbox.claim_due(clock())  # ...and the process dies here
-    assert store.outbox.claim_due(clock()) == []  # leased: nobody else sends it meanwhile
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        [claimed] = store.outbox.claim_due(clock())  # ...and the process dies here
+    with store.write():
+        claimed_again = store.outbox.claim_due(clock())
+    assert claimed_again == []  # leased: nobody else sends it meanwhile
     assert drain(store, twilio_transport, now=clock() + timedelta(minutes=3)).sent == 1
     assert len(api.sent) == 1 and api.sent[0].body == claimed.body
 
 
 def test_status_callbacks_move_forward_only(twilio, sms_app, api, twilio_transport, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     drain(store, twilio_transport, now=clock())
     sid = api.sent[0].sid
     assert twilio.status(sid, "delivered").status == 204
@@ -153,7 +168,8 @@ def test_status_callbacks_move_forward_only(twilio, sms_app, api, twilio_transpo
 
 def test_undelivered_is_recorded_with_its_error(twilio, sms_app, api, twilio_transport, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Hello", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "alert")
     drain(store, twilio_transport, now=clock())
     twilio.status(api.sent[0].sid, "undelivered", ErrorCode="30003")
     [message] = store.outbox.list()
@@ -162,11 +178,15 @@ def test_undelivered_is_recorded_with_its_error(twilio, sms_app, api, twilio_tra
 
 def test_console_transport_prints_with_the_number_and_body_masked(capsys, sms_app, clock):
     store = sms_app.extensions["lowband"].store()
-    store.outbox.enqueue(PATIENT, "Your blood pressure 190/120 is very high", "alert")
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Amina Z.: your blood pressure 190/120 is very high", "alert")
+        store.outbox.enqueue(PATIENT, "RF3: Joseph M. (4376) Metformin ready", "refill")
     drain(store, ConsoleTransport(), now=clock())
     out = capsys.readouterr().out
-    assert "Your blood" in out and "1 segment" in out
-    assert "190/120" not in out and "pressure" not in out
+    assert "] … (1 segment, 50 chars)" in out  # no word of it: the first may be a name
+    assert "] RF3: … (1 segment, 37 chars)" in out  # a reference names nobody
+    for private in ("Amina", "Joseph", "blood", "190/120", "4376", "Metformin"):
+        assert private not in out
     assert PATIENT not in out and "+254" in out
 
 
@@ -184,12 +204,16 @@ def test_console_transport_prints_whole_bodies_only_when_asked(capsys, installat
 def test_a_delivery_report_of_21610_marks_the_recipient_opted_out(twilio, sms_app, api, twilio_transport, clock):
     """Twilio error 21610: the person texted STOP to the carrier; we stop too."""
     store = sms_app.extensions["lowband"].store()
-    message = store.outbox.enqueue("+254712345678", "Your refill RF1 is ready.", "refill")
+    with store.write():
+        message = store.outbox.enqueue("+254712345678", "Your refill RF1 is ready.", "refill")
     drain(store, twilio_transport, now=clock.now)
     sid = store.outbox.get(message.id).provider_sid
     assert twilio.status(sid, "undelivered", ErrorCode="21610").status == 204
     assert store.contacts.is_opted_out(store.phone_index("+254712345678"))
-    assert store.outbox.enqueue("+254712345678", "Another", "refill").status == "refused"
+    with store.write():
+        another = store.outbox.enqueue("+254712345678", "Another", "refill")
+    assert another.status == "refused"
+
 
 
 def test_a_delivery_report_sent_to_the_inbound_route_is_refused_not_answered(twilio):

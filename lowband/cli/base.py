@@ -24,6 +24,18 @@ EXPECTED = (SettingsError, StorageError, EnrolmentError, InvalidPhoneNumber)
 
 
 class LowbandGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A terminal in another encoding hands Python undecodable bytes as surrogates;
+        # they would fail deep inside sealing. Refuse them here, saying which argument.
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                raise click.UsageError(
+                    f"argument {position} is not valid UTF-8 text; set the terminal to UTF-8 and type it again", ctx
+                ) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         # Whatever a command creates (the database, its -wal and -shm, backups, folders)
         # is its owner's only: 0600 files, 0700 folders.
@@ -58,6 +70,17 @@ class LowbandGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            # A bug, not the admin's mistake: still one line (an exception's text may hold
+            # a name or a number, so only its kind is shown); LOWBAND_DEBUG=1 shows where.
+            if os.environ.get("LOWBAND_DEBUG") == "1":
+                raise
+            raise click.ClickException(
+                f"unexpected error ({type(error).__name__}). Run again with LOWBAND_DEBUG=1 to see where, "
+                "and report it"
+            ) from None
 
 
 def settings() -> Settings:
@@ -116,14 +139,24 @@ def parse_moment(text: str, what: str) -> datetime:
         raise click.ClickException(f"{what} is a date and time like 2026-11-22T08:00+03:00") from None
     if moment.tzinfo is None:
         raise click.ClickException(f"{what} needs its UTC offset, like 2026-11-22T08:00+03:00")
+    try:
+        # 0001-01-01T00:00+14:00 is before the first time Python can hold in UTC, and a
+        # moment near year 9999 overflows as soon as a day is added to it.
+        in_range = 1900 <= moment.astimezone(UTC).year <= 9998
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise click.ClickException(f"{what} is out of range; give a date between the years 1900 and 9998")
     return moment
 
 
 REASON_MAX = 120
+# The audit log's details are sealed, but every admin who can read the log reads them.
+REASON_HELP = "Why, in a few words. Kept (sealed) in the audit log, which admins read: no health details."
 
 
 def clean_reason(text: str) -> str:
-    """A reason an admin gave, kept in the audit log (which is not encrypted)."""
+    """A reason an admin gave, kept (sealed) in the audit log."""
     reason = " ".join(text.split())
     if not reason or len(reason) > REASON_MAX:
         raise click.ClickException(f"give a reason of 1 to {REASON_MAX} characters")

@@ -50,16 +50,19 @@ def simulate(sender: str, voice: bool) -> None:
     validator = RequestValidator(app.extensions["lowband"].webhook_token())
     url = s.public_base + "/sms"
     interactive = sys.stdin.isatty()
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded below, never a crash
     # Timestamps have one-second resolution, so remember which queued messages were shown.
     started, shown = app.extensions["lowband"].store().now_iso(), set()
     try:
         while True:
             if interactive:
                 click.echo("> ", nl=False)
-            line = sys.stdin.readline()
-            if not line:
+            raw = stdin.readline()
+            if not raw:
                 break
-            body = line.rstrip("\r\n")
+            # Bytes that are not UTF-8 (a terminal in another encoding) arrive as a phone
+            # would deliver them: replaced, never a crash.
+            body = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not interactive:
                 click.echo(f"> {body}")
             params = {

@@ -2,7 +2,7 @@
 person merged into one, and a record closed (or reopened).
 
 Every change is audited by short ID and field names, never by a value; a reason an
-admin gives is kept in the audit log, which is not encrypted (the help says so)."""
+admin gives is kept, sealed, in the audit log (the help says admins read it)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ from flows.enrolment import (
     clean_time_zone,
 )
 from flows.phones import mask
-from lowband.cli.base import clean_reason, settings, store, this_year
+from lowband.cli.base import REASON_HELP, clean_reason, settings, store, this_year
 from lowband.cli.enrolling import chw_id_for, closed_hint, find_patient, lookalikes, looks_like, phone_full
 from storage import Store
 from storage.patients import Patient
-
-REASON_HELP = "Why, in a few words. Kept in the audit log, which is not encrypted: no names or health details."
 
 
 def forget_conversation(st: Store, phone: str | None, patient_id: int, replacement: int | None = None) -> None:

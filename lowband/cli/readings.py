@@ -11,6 +11,7 @@ import click
 
 from flows.readings import Reading, format_reading
 from lowband.cli.base import (
+    REASON_HELP,
     clean_reason,
     json_option,
     listing,
@@ -153,8 +154,7 @@ def list_readings(since: str | None, as_json: bool, size: int | None) -> None:
 @readings.command("move")
 @click.argument("reading_id")
 @click.option("--to", "to_patient", required=True, help="Short ID of the patient the reading belongs to.")
-@click.option("--reason", required=True,
-              help="Why, in a few words. Kept in the audit log, which is not encrypted: no names or health details.")
+@click.option("--reason", required=True, help=REASON_HELP)
 def readings_move(reading_id: str, to_patient: str, reason: str) -> None:
     """Move a reading recorded for the wrong patient to the right one.
 

@@ -39,7 +39,8 @@ def init(demo: bool) -> None:
             s.key_path.unlink(missing_ok=True)
         raise
     try:
-        new_store.audit.record("cli", "init")
+        with new_store.write():
+            new_store.audit.record("cli", "init")
         click.echo(f"Created database {s.db}")
         click.echo(f"Created key file {s.key_path}")
         if demo:
@@ -98,7 +99,8 @@ def serve(host: str, port: int, workers: int) -> None:
         app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s),
         service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
     )
-    click.echo(f"Lowband serving on http://{host}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    click.echo(f"Lowband serving on http://{shown}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     try:
         server.run()
     finally:
@@ -129,7 +131,8 @@ def backup(path: Path) -> None:
         path.unlink(missing_ok=True)
         raise
     keys_text = ",".join(map(str, sorted(needed)))
-    source.audit.record("cli", "backup", f"keys:{keys_text}")
+    with source.write():
+        source.audit.record("cli", "backup", f"keys:{keys_text}")
     click.echo(f"Backed up {s.db} to {path}.")
     click.echo(f"It is encrypted: restoring it needs the key file {s.key_path} (field key(s) {keys_text}).")
 
@@ -144,14 +147,19 @@ def restore(path: Path) -> None:
     kept beside it (renamed *.replaced-TIME), never deleted.
     """
     from storage import load_key_file
-    from storage.store import restore_database
+    from storage.keyfile import record_backup
+    from storage.store import iso, restore_database, utc_now
 
     s = settings()
     result = restore_database(path, s.db, load_key_file(s.key_path), pin_work=s.pin_work)
     click.echo(f"Restored {s.db} from {path}: {result.values} encrypted values and "
                f"{result.audit_entries} audit entries checked.")
     if result.replaced:
-        click.echo(f"The database it replaced was kept as {result.replaced}.")
+        # Listed like a backup, so `keys retire` keeps the keys it may still need; it may
+        # be damaged (that is why one restores), so every key of the moment is kept for it.
+        ring = load_key_file(s.key_path)
+        record_backup(s.key_path, str(result.replaced.resolve()), set(ring.field_keys), iso(utc_now()))
+        click.echo(f"The database it replaced was kept as {result.replaced}; `lowband keys backups` lists it.")
     if result.stale_keys:
         keys_text = ", ".join(map(str, result.stale_keys))
         click.echo(f"Its values are sealed under older key(s) {keys_text}; run `lowband keys rotate` to re-seal them.")
