@@ -77,6 +77,7 @@ class ScriptRunner:
         self.sender: str | None = None
         self.pending: Exchange | None = None
         self.last_text_at: str | None = None
+        self.audit_seen = 0  # audit entries written before the last text
         self.failures: list[str] = []
 
     def fail(self, line: int, message: str) -> None:
@@ -112,6 +113,7 @@ class ScriptRunner:
         if exchange is None:
             return
         self.last_text_at = iso(self.clock())
+        self.audit_seen = self.store_factory().one("SELECT count(*) FROM audit_log")[0]
         reply = self.twilio.sms(exchange.sender, exchange.body)
         # People take a few seconds to read and type; a frozen clock would look like a
         # flood to the loop guard.
@@ -157,9 +159,10 @@ class ScriptRunner:
             if bodies:
                 self.fail(line, f"expected nothing queued, got {bodies}")
         elif name == "audit":
-            actions = [e.action for e in store.audit.entries()]
+            # What the last text did, not anything earlier in the script.
+            actions = [e.action for e in store.audit.entries()[self.audit_seen:]]
             if args[0] not in actions:
-                self.fail(line, f"no audit entry {args[0]!r}; have {actions}")
+                self.fail(line, f"no audit entry {args[0]!r} after the last text; it wrote {actions}")
         else:
             raise ValueError(f"{self.path.name}:{line}: unknown directive @{name}")
 
