@@ -12,21 +12,36 @@ from flows import effects as fx
 from flows.catalog import default_catalog
 from flows.compact import AMBIGUOUS_UNIT
 from flows.context import Context
-from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, match_option, msg
+from flows.engine import (
+    DONE,
+    NUMBER,
+    PAIR,
+    Answer,
+    Choices,
+    Flow,
+    Invalid,
+    Option,
+    Session,
+    Step,
+    Turn,
+    match_option,
+    msg,
+)
 from flows.patient_flows import YES_NO, registry
 from flows.readings import KINDS, MG_DL, MMOL_L, format_reading, glucose_reading
 from flows.runner import Action
 from flows.segments import fits_one_segment
 
 READING_OPTIONS = tuple(
-    Option(kind, KINDS[kind].label, f"words.kind.{kind}")
+    Option(kind, msg(f"option.kind.{kind}"), f"words.kind.{kind}", msg(f"option.kind.{kind}.short"))
     for kind in ("bp", "glucose", "weight", "temperature", "spo2", "pulse")
 )
 PROBLEM_OPTIONS = tuple(
-    Option(problem, problem, f"words.problem.{problem}")
+    Option(problem, msg(f"option.problem.{problem}"), f"words.problem.{problem}")
     for problem in ("fever", "cough", "pain", "pregnancy", "wound", "other")
 )
-GLUCOSE_UNITS = (Option(MMOL_L, "mmol/L", "words.unit.mmol"), Option(MG_DL, "mg/dL", "words.unit.mgdl"))
+GLUCOSE_UNITS = (Option(MMOL_L, msg("option.unit.mmol"), "words.unit.mmol"),
+                 Option(MG_DL, msg("option.unit.mgdl"), "words.unit.mgdl"))
 MAX_DAYS = 365
 # The patient's own words for the nurse: one SMS to the clinician with the reference.
 DESCRIPTION_MAX = 130
@@ -87,7 +102,8 @@ registry.flow(
         steps={
             "kind": Step(prompt="reading.which", options=READING_OPTIONS, save="kind", next="value",
                          hint="reading.which_hint"),
-            "value": Step(prompt="reading.ask", params=_example, parse=parse_value, then=value_entered),
+            "value": Step(prompt="reading.ask", params=_example, parse=parse_value, then=value_entered,
+                          expects=lambda session: PAIR if session.data.get("kind") == "bp" else NUMBER),
             "unit": Step(prompt="reading.unit", options=GLUCOSE_UNITS, then=unit_chosen,
                          params=lambda ctx, session: {"value": session.data.get("entered", "")}),
         },
@@ -170,13 +186,14 @@ def medicine_options(ctx: Context, session: Session) -> list[Option]:
     return [Option(str(med_id), label) for med_id, label in _shown(ctx, session.data, session)]
 
 
-def _numbered(options: list[Option], first: int, last: int) -> list[Any]:
-    return [part for number in range(first, last + 1) for part in (str(number + 1), options[number].label)]
+def _numbered(options: list[Option], first: int, last: int) -> Choices:
+    return Choices(tuple((str(number + 1), options[number].label) for number in range(first, last + 1)))
 
 
-def _page_of(options: list[Option], first: int, last: int) -> list[Any]:
+def _page_of(options: list[Option], first: int, last: int) -> Choices:
     note = "refill.page_last" if last == len(options) - 1 else "refill.page_more"
-    return [*_numbered(options, first, last), msg(note, first=first + 1, last=last + 1, total=len(options))]
+    return Choices(_numbered(options, first, last).items,
+                   msg(note, first=first + 1, last=last + 1, total=len(options)))
 
 
 def medicine_page(ctx: Context, session: Session) -> dict[str, Any]:
@@ -192,7 +209,7 @@ def medicine_page(ctx: Context, session: Session) -> dict[str, Any]:
 def _page_span(ctx: Context, session: Session, options: list[Option]) -> tuple[int, int]:
     catalog = ctx.catalog or default_catalog()
 
-    def fits(choices: list[Any]) -> bool:
+    def fits(choices: Choices) -> bool:
         return fits_one_segment(catalog.render(session.language, msg("refill.which", choices=choices)))
 
     if not options or fits(_numbered(options, 0, len(options) - 1)):
@@ -313,12 +330,17 @@ def described(description: str, turn: Turn) -> Answer:
         "consult.clinician", ref=ref, name=patient.display_name, patient_id=patient.short_id, about=about,
         problem=msg(f"problem.{problem}"), days=days,
     ), purpose="consult")
-    # The patient's own words go to the nurse whole, in a message of their own.
-    words = fx.NotifyStaff("clinician", msg("consult.words", ref=ref, words=description), purpose="consult")
+    summary = {"problem": problem, "days": days, "words": description}
+    if ctx.recording:
+        # A caller's voice message: the clinician is told to listen or call back.
+        summary["recording"] = dict(ctx.recording)
+        words = fx.NotifyStaff("clinician", msg("consult.voice_message", ref=ref), purpose="consult")
+    else:
+        # The patient's own words go to the nurse whole, in a message of their own.
+        words = fx.NotifyStaff("clinician", msg("consult.words", ref=ref, words=description), purpose="consult")
     return Answer(
         say=(msg("nurse.queued", ref=ref),), goto="@end",
-        effects=(fx.OpenConsult(patient.id, ref, {"problem": problem, "days": days, "words": description}),
-                 notify, words),
+        effects=(fx.OpenConsult(patient.id, ref, summary), notify, words),
     )
 
 
@@ -333,7 +355,7 @@ registry.flow(
         steps={
             "problem": Step(prompt="nurse.problem", options=PROBLEM_OPTIONS, save="problem", next="days",
                             hint="nurse.problem"),
-            "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger"),
+            "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger", expects=NUMBER),
             "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
                            give_up=danger_unclear, numbered=False),
             "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,

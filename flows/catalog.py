@@ -28,7 +28,7 @@ from typing import Any
 
 from babel.messages.pofile import read_po
 
-from flows.engine import Message
+from flows.engine import Choices, Message
 from flows.segments import GSM_7, encoding, fits_one_segment, fold_to_gsm
 
 CATALOG_DIR = Path(__file__).parent / "catalogs"
@@ -58,6 +58,9 @@ PLACEHOLDERS: dict[str, str] = {
     "hint": "Send it like: BP 140/90 GLU 7.2",
     "example": "BP 140/90 GLU 7.2",
     "value": "25.5",
+    "label": "Oxygen (SpO2)",  # an option as said on a call
+    "digit": "9",
+    "second": "120",  # the bottom number of a blood pressure, said back on a call
     # References: the prefix and up to 7 digits, ten years of a district's traffic
     # (2 million alerts) five times over. Never clipped.
     "ref": "RF1234567",
@@ -196,10 +199,19 @@ class Catalog:
         # language; only values from outside (names, typed text) are clipped.
         if isinstance(value, Message):
             return self.render(language, value, channel)
+        if isinstance(value, Choices):
+            if channel == "voice":
+                parts = [self.render(language, Message("voice.press", {"label": label, "digit": digit}), channel)
+                         for digit, label in value.items]
+            else:
+                parts = [f"{digit} {self._value(language, name, label, channel)}" for digit, label in value.items]
+            if value.note is not None:
+                parts.append(self.render(language, value.note, channel))
+            return " ".join(parts)
         if isinstance(value, Sequence) and not isinstance(value, str):
             return " ".join(self._value(language, name, v, channel) for v in value)
-        if name in WHOLE or isinstance(value, int | float):
-            return str(value)
+        if name in WHOLE or isinstance(value, int | float) or channel == "voice":
+            return str(value)  # a call has no SMS to fit: nothing is clipped
         return _clip(str(value), LIMITS.get(name))
 
 

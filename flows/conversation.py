@@ -17,7 +17,7 @@ from flows.care_flows import PATIENT_KEYWORDS, compact_readings
 from flows.catalog import Catalog
 from flows.context import Context
 from flows.danger import urgent_in
-from flows.engine import Outcome, Session, msg
+from flows.engine import Message, Outcome, Session, msg
 from flows.normalise import normalise
 from flows.patient_flows import registry
 from flows.runner import Runner, prompt_of
@@ -217,7 +217,7 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
             answered = runner.answer(session, text, ctx)
             return Outcome(answered.session, answered.replies, out.effects + answered.effects)
         if session.flow == "menu":
-            out.replies = [msg("menu.expired")]
+            out.replies = [Message("menu.expired", out.replies[-1].params)]  # the menu, said as timed out
         return out
 
     if session.flow is None:

@@ -51,6 +51,27 @@ class Option:
     value: str
     label: str | Message  # a name as written, or a catalog message to translate
     words: str | None = None
+    short: str | Message | None = None  # the label in a hint, where room is short
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Options as shown: (number, label) pairs, numbered by the engine, never by a
+    translator. The catalog writes them for the channel: "1 Send a reading 2 ..." in an
+    SMS, "For send a reading, press 1. ..." on a call."""
+
+    items: tuple[tuple[str, str | Message], ...]
+    note: Message | None = None  # said after them: "(1-4 of 6, 98 for more)"
+
+    @property
+    def last(self) -> str:
+        return self.items[-1][0] if self.items else "0"
+
+
+# What a step expects, so each channel can ask for it its own way: on a call a choice
+# is one key, a number ends with #, a pair is two numbers, a PIN is four keys, and free
+# text has no keypad form at all.
+CHOICE, NUMBER, PAIR, PIN, TEXT = "choice", "number", "pair", "pin", "text"
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,17 @@ class Step:
     # Remember the options as shown, so an answer picks what the person saw even if the
     # list changed meanwhile (someone enrolled on the phone between question and answer).
     keep_choices: bool = False
+    # What the answer is (CHOICE, NUMBER, PAIR, PIN or TEXT), or a function of the
+    # session when it depends on an earlier answer (a BP is a pair, a weight a number).
+    # Unset: a choice when the step has options, else text.
+    expects: str | Callable[[Session], str] | None = None
+
+    def expectation(self, session: Session) -> str:
+        if callable(self.expects):
+            return self.expects(session)
+        if self.expects:
+            return self.expects
+        return CHOICE if (self.options or self.choose) else TEXT
 
     def options_for(self, ctx: Context, session: Session) -> Sequence[Option]:
         return self.choose(ctx, session) if self.choose else self.options

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flows import care
 from flows import effects as fx
 from flows.context import Context, PatientView
-from flows.engine import DONE, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
+from flows.engine import DONE, NUMBER, PIN, Answer, Flow, Invalid, Message, Option, Session, Step, Turn, msg
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
 from flows.phones import default_time_zone
 from flows.runner import RESUME, Action, Registry, answered
@@ -20,19 +20,16 @@ from flows.segments import GSM_7, encoding, fold_to_gsm
 
 registry = Registry()
 
-YES_NO = (Option("yes", "YES", "words.yes"), Option("no", "NO", "words.no"))
+YES_NO = (Option("yes", msg("option.yes"), "words.yes"), Option("no", msg("option.no"), "words.no"))
 LANGUAGE_OPTIONS = (
     Option("en", "English", "words.lang.en"),
     Option("sw", "Kiswahili", "words.lang.sw"),
     Option("fr", "Francais", "words.lang.fr"),
     Option("es", "Espanol", "words.lang.es"),
 )
-MENU_OPTIONS = (
-    Option("reading", "Reading", "words.menu.reading"),
-    Option("refill", "Refill", "words.menu.refill"),
-    Option("nurse", "Nurse", "words.menu.nurse"),
-    Option("reminders", "Reminders", "words.menu.reminders"),
-    Option("language", "Language", "words.menu.language"),
+MENU_OPTIONS = tuple(
+    Option(item, msg(f"option.menu.{item}"), f"words.menu.{item}", msg(f"option.menu.{item}.short"))
+    for item in ("reading", "refill", "nurse", "reminders", "language")
 )
 # The welcome offers these by code, so a new number can switch at its first reply.
 WELCOME_LANGUAGES = tuple(Option(o.value, o.value.upper(), o.words) for o in LANGUAGE_OPTIONS)
@@ -185,9 +182,11 @@ registry.flow(
                 save="birth_year",
                 next="pin",
                 params=lambda ctx, session: {"name": short_name(session.data.get("name", ""))},
+                expects=NUMBER,
             ),
-            "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin),
-            "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False),
+            "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin, expects=PIN),
+            "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False,
+                              expects=PIN),
         },
     )
 )
@@ -236,8 +235,9 @@ def setup_finish(turn: Turn) -> Answer:
 
 
 PIN_STEPS = {
-    "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin),
-    "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=set_pin_confirm, backable=False),
+    "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin, expects=PIN),
+    "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=set_pin_confirm, backable=False,
+                      expects=PIN),
 }
 
 registry.flow(
@@ -262,7 +262,7 @@ registry.flow(
         steps={
             **PIN_STEPS,
             "pin": Step(prompt="pin.new_needed", parse=parse_pin, then=remember_pin, params=_person_name,
-                        hint="pin.choose.hint"),
+                        hint="pin.choose.hint", expects=PIN),
         },
         finish=setup_finish,
     )
@@ -359,7 +359,7 @@ registry.flow(
         start="pin",
         steps={
             "pin": Step(prompt="pin.ask", parse=parse_pin, then=check_pin, hint="pin.choose.hint",
-                        params=_person_name, backable=False),
+                        params=_person_name, backable=False, expects=PIN),
         },
     )
 )
@@ -447,3 +447,11 @@ def ctx_home(session: Session, ctx: Context) -> str:
 
 
 registry.home = ctx_home
+
+
+def menu_message(key: str = "menu.main") -> Message:
+    """The menu as `key` says it ("menu.lost", "menu.hint" with the short labels), its
+    options numbered by the engine: for anything that shows the menu outside a step."""
+    from flows.runner import prompt_of
+
+    return prompt_of(registry.flows["menu"].steps["main"], Session(), None, key, short=key == "menu.hint")

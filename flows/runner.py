@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.context import Context
-from flows.engine import DONE, Answer, Flow, Invalid, Message, Outcome, Session, Step, Turn, match_option, msg
+from flows.engine import (
+    DONE,
+    Answer,
+    Choices,
+    Flow,
+    Invalid,
+    Message,
+    Outcome,
+    Session,
+    Step,
+    Turn,
+    match_option,
+    msg,
+)
 
 MAX_MISSES = 3
 # The destination that returns to the question a detour interrupted.
@@ -55,18 +68,20 @@ class Registry:
         return bool(target and target.private) or (shared and name in self.private_when_shared)
 
 
-def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None) -> Message:
+def prompt_of(step: Step, session: Session, ctx: Context, key: str | None = None, *, short: bool = False) -> Message:
+    """The step's question with its parameters; `short` labels the options as a hint does."""
     params: dict[str, Any] = dict(step.params(ctx, session)) if step.params else {}
-    if step.choose and "choices" not in params:
+    if (step.choose or step.options) and "choices" not in params:
         if step.keep_choices:
             session.data["shown"] = None  # show the list as it is now, and remember it
         options = step.options_for(ctx, session)
         if step.keep_choices:
             session.data["shown"] = [option.value for option in options]
-        choices: list[Any] = []
-        for number, option in enumerate(options, 1):
-            choices += [str(number), option.label]
-        params["choices"] = choices
+        params["choices"] = Choices(tuple(
+            (str(number), option.short if short and option.short else option.label)
+            for number, option in enumerate(options, 1)
+        ))
+        params.setdefault("last", params["choices"].last)
     return Message(key or step.prompt, params)
 
 
@@ -181,11 +196,11 @@ class Runner:
             session.clear_flow()
             destination = self.registry.home(session, ctx)
             if destination == "menu":
-                out = Outcome(session, [msg("menu.lost")])
-                session.flow, session.step = "menu", self.registry.flows["menu"].start
-                return out
+                menu = self.registry.flows["menu"]
+                session.flow, session.step = "menu", menu.start
+                return Outcome(session, [prompt_of(menu.steps[menu.start], session, ctx, "menu.lost")])
             return self.enter(destination, session, ctx)
-        params = dict(prompt_of(step, session, ctx).params)
+        params = dict(prompt_of(step, session, ctx, short=True).params)
         params.update(hint.params)
         return Outcome(session, [Message(hint.key, params)])
 

@@ -14,8 +14,9 @@ from flows.engine import Message
 from flows.segments import encoding, fits_one_segment, units
 
 CATALOG = default_catalog()
-# Word lists are matched, never sent.
-SENT_KEYS = [k for k in CATALOG.message_keys() if not k.startswith(("words.", "keywords."))]
+# Word lists are matched, never sent; voice keys are spoken (tests/test_voice_prompts.py).
+SENT_KEYS = [k for k in CATALOG.message_keys()
+             if not k.startswith(("words.", "keywords.", "voice.")) and not k.endswith("@voice")]
 FLOWS_DIR = Path(__file__).parent.parent / "flows"
 
 

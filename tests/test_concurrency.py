@@ -22,6 +22,7 @@ import pytest
 
 from flows.catalog import default_catalog
 from flows.engine import Message, Session
+from flows.patient_flows import menu_message
 from lowband import create_app
 from tests.helpers.conversation_script import ScriptRunner
 from tests.helpers.twilio_client import AUTH_TOKEN, Reply, TwilioClient, new_sid
@@ -34,8 +35,8 @@ def text(key: str, **params) -> str:
 
 
 APOLOGY = text("error.retry")
-MENU_HINT = text("menu.hint")
-MENU_LOST = text("menu.lost")
+MENU_HINT = CATALOG.render("en", menu_message("menu.hint"))
+MENU_LOST = CATALOG.render("en", menu_message("menu.lost"))
 WELCOME = text("join.welcome")
 YES_NO_HINT = text("join.yes_no")
 SLOW_DOWN = text("loop.slow_down", minutes=10)

@@ -118,8 +118,9 @@ def test_option_words_are_not_keywords(language, flow, step):
 def _message_words(language: str) -> dict[str, set[str]]:
     words: dict[str, set[str]] = {}
     for key, text in CATALOG.messages[language].items():
-        if key.startswith(("words.", "keywords.")) or key in ("help", "optout.done"):
-            continue  # lists are matched, not sent; these two tell people how to stop
+        if key.startswith(("words.", "keywords.", "voice.")) or key.endswith("@voice") or key in (
+                "help", "optout.done"):
+            continue  # lists are matched, not sent; voice is heard, never texted back; these two tell how to stop
         for word in re.findall(r"[^\W\d_]+", strip_accents(text.casefold())):
             words.setdefault(word, set()).add(key)
     return words

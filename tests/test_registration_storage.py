@@ -13,6 +13,7 @@ import pytest
 
 from flows.catalog import default_catalog
 from flows.engine import Message
+from flows.patient_flows import menu_message
 from flows.segments import fits_one_segment, segments
 from storage.pins import verify_pin
 from storage.store import iso
@@ -174,7 +175,7 @@ def as_member(chat: Conversation, choice: str, pin: str) -> list[str]:
     """Pick a profile, open My reminders, unlock it; returns the replies of this visit."""
     start = len(chat.replies)
     assert chat.send("hi") == [WHO]
-    assert chat.send(choice) == [catalog_text("en", "menu.main")]
+    assert chat.send(choice) == [CATALOG.render("en", menu_message())]
     assert chat.send("4")[0].endswith("please send your 4-digit PIN to continue.")
     chat.send(pin)
     return chat.replies[start:]
@@ -201,14 +202,14 @@ def test_each_member_of_a_family_phone_sees_only_their_own_medicines(twilio, clo
 def test_the_other_members_pin_opens_nothing(twilio, store, clock, family):
     chat = Conversation(twilio, clock, FAMILY_NUMBER)
     assert chat.send("hi") == [WHO]
-    assert chat.send("1") == [catalog_text("en", "menu.main")]
+    assert chat.send("1") == [CATALOG.render("en", menu_message())]
     assert chat.send("4") == [catalog_text("en", "pin.ask", name="Amina Z.")]
     # Halima's PIN while Amina is chosen is just a wrong PIN for Amina.
     assert chat.send("2222") == [catalog_text("en", "pin.wrong", tries="4")]
     chat.send("4")  # still at the PIN question: not a PIN, so a hint, not the list
     chat.send("MY REMINDERS")
     assert chat.send("MENU") == [WHO]  # no profile is open
-    assert chat.send("2") == [catalog_text("en", "menu.main")]
+    assert chat.send("2") == [CATALOG.render("en", menu_message())]
     assert chat.send("4") == [catalog_text("en", "pin.ask", name="Halima Z.")]
     assert chat.send("1111") == [catalog_text("en", "pin.wrong", tries="4")]
     chat.send("reminders")
@@ -226,7 +227,7 @@ def test_a_profile_left_open_asks_the_next_person_for_that_pin(twilio, store, cl
     opens nothing."""
     chat = Conversation(twilio, clock, FAMILY_NUMBER)
     assert chat.send("hi") == [WHO]
-    assert chat.send("1") == [catalog_text("en", "menu.main")]
+    assert chat.send("1") == [CATALOG.render("en", menu_message())]
     clock.now += timedelta(minutes=11)
     start = len(chat.replies)
     assert chat.send("4") == [catalog_text("en", "pin.ask", name="Amina Z.")]
