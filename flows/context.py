@@ -169,6 +169,9 @@ class Context:
     reading_words: Mapping[str, str] = field(default_factory=dict)
     # Pictures or recordings that came with the text (an MMS): we cannot read them.
     media: int = 0
+    # A voice message the caller just left (Twilio's RecordingSid and RecordingUrl): it
+    # stands for the words a texter would type.
+    recording: Mapping[str, str] | None = None
 
     def words(self, language: str, key: str) -> set[str]:
         """The words that mean `key` ("yes": yes, y, ndio...) in this language and English."""

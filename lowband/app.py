@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify
 
+from ivr.routes import create_blueprints as voice_blueprints
 from lowband.runtime import Runtime
 from lowband.settings import Settings, load_settings
 from lowband.webhook_auth import MAX_WEBHOOK_BYTES, TrustedProxyFix, protect
@@ -39,9 +40,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "Never use it on a server that Twilio reaches."
         )
     _register(app)
-    sms = sms_blueprint(get_store, conversation_service(settings), settings.region)
-    protect(sms, runtime.webhook_token, settings.public_base, settings.dev)
-    app.register_blueprint(sms)
+    service = conversation_service(settings)
+    sms = sms_blueprint(get_store, service, settings.region)
+    voice, prompts = voice_blueprints(get_store, service, settings.region, settings.prompts_dir,
+                                      connect=settings.voice_connect)
+    for signed in (sms, voice):
+        protect(signed, runtime.webhook_token, settings.public_base, settings.dev)
+        app.register_blueprint(signed)
+    # Recorded prompts are fetched by Twilio without a signature; they hold no patient data.
+    app.register_blueprint(prompts)
     return app
 
 

@@ -61,6 +61,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Print whole message bodies with the console transport (demos only: they are health data).
     console_full: bool = False
+    # The clinic's recordings of voice messages: <language>/<message key>.mp3.
+    prompts_dir: Path | None = None
+    # A caller who asks for the nurse may be put through to the clinician on call.
+    voice_connect: bool = False
 
     @property
     def key_path(self) -> Path:
@@ -92,13 +96,15 @@ _ENV_NAMES = {
     "LOWBAND_REFILL_WAIT_HOURS": "refill_wait_hours",
     "LOWBAND_TRUSTED_PROXIES": "trusted_proxies",
     "LOWBAND_CONSOLE_FULL": "console_full",
+    "LOWBAND_PROMPTS_DIR": "prompts_dir",
+    "LOWBAND_VOICE_CONNECT": "voice_connect",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
     "TWILIO_FROM": "twilio_from",
 }
 _TEXT_ONLY = {
     "twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url", "clinic_name",
-    "emergency_number", "language", "care_rules", "trusted_proxies",
+    "emergency_number", "language", "care_rules", "trusted_proxies", "prompts_dir",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
                   "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720)}
@@ -186,11 +192,16 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         out["transport"] = transport
     if values.get("trusted_proxies"):
         out["trusted_proxies"] = _proxies(values["trusted_proxies"], label("trusted_proxies"))
-    for flag in ("dev", "chw_any_patient", "console_full"):
+    for flag in ("dev", "chw_any_patient", "console_full", "voice_connect"):
         if flag in values:
             out[flag] = values[flag] in (True, 1, "1", "true", "yes", "on")
     if values.get("care_rules"):
         out["care_rules"] = Path(str(values["care_rules"]))
+    if values.get("prompts_dir"):
+        prompts = Path(str(values["prompts_dir"]))
+        if not prompts.is_dir():
+            raise SettingsError(f"{label('prompts_dir')}={prompts}: no such folder (it holds <language>/<key>.mp3)")
+        out["prompts_dir"] = prompts
     for name, (low, high) in _WHOLE_NUMBERS.items():
         if name not in values:
             continue

@@ -304,6 +304,16 @@ def consult_owner(db: Database) -> None:
     db.execute("ALTER TABLE consults ADD COLUMN owner_id INTEGER REFERENCES staff(id)")
 
 
+@migrations(name="0009_voice_messages")
+def voice_messages(db: Database) -> None:
+    # A caller's voice message opens a consult; Twilio's recording callback finds it by a
+    # keyed index of the RecordingSid (the SID and URL themselves are in the sealed summary),
+    # and says whether the recording worked.
+    db.execute("ALTER TABLE consults ADD COLUMN recording_index BLOB")
+    db.execute("ALTER TABLE consults ADD COLUMN recording_state TEXT")
+    db.execute("CREATE INDEX consults_recording ON consults(recording_index)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

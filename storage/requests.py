@@ -99,15 +99,34 @@ class ConsultRepository:
         row[3] = open_value(self.store, "consults", "summary", row[0], row[3])
         return Consult(*row)
 
-    def open_consult(self, *, ref: str, patient_id: int, summary: dict[str, Any]) -> Consult:
+    def open_consult(self, *, ref: str, patient_id: int, summary: dict[str, Any],
+                     recording_sid: str | None = None) -> Consult:
+        """`recording_sid`: a caller's voice message (its SID and URL are in the sealed
+        summary); a keyed index of it lets Twilio's recording callback find this consult."""
         store = self.store
+        store.writing()
         row_id, now = store.new_id(), store.now_iso()
+        recording = store.cipher.blind_index("recording", recording_sid) if recording_sid else None
         store.execute(
-            "INSERT INTO consults (id, ref, patient_id, summary, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 'open', ?, ?)",
-            (row_id, ref, patient_id, store.seal("consults", "summary", row_id, summary), now, now),
+            "INSERT INTO consults (id, ref, patient_id, summary, status, created_at, updated_at, recording_index, "
+            "recording_state) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)",
+            (row_id, ref, patient_id, store.seal("consults", "summary", row_id, summary), now, now, recording,
+             "recording" if recording else None),
         )
         return self.by_ref(ref)
+
+    def recording_done(self, recording_sid: str, state: str) -> Consult | None:
+        """Twilio's word on a voice message ("completed", "failed", "absent"): kept on its
+        consult, which is returned (None when no consult holds that recording)."""
+        store = self.store
+        store.writing()
+        index = store.cipher.blind_index("recording", recording_sid)
+        row = store.one(f"SELECT {_CONSULT_COLUMNS} FROM consults WHERE recording_index = ?", (index,))  # noqa: S608
+        if row is None:
+            return None
+        store.execute("UPDATE consults SET recording_state = ?, updated_at = ? WHERE recording_index = ?",
+                      (state, store.now_iso(), index))
+        return self._consult(row)
 
     def by_ref(self, ref: str) -> Consult | None:
         row = self.store.one(f"SELECT {_CONSULT_COLUMNS} FROM consults WHERE ref = ?", (ref.upper(),))  # noqa: S608

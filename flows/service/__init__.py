@@ -46,12 +46,25 @@ class Inbound:
     body: str
     channel: str = "sms"
     media: int = 0  # pictures or recordings attached (an MMS)
+    # Where the conversation's state is kept: the phone's (by default), or a call's own,
+    # so a call starts at the menu and leaves a text conversation on that phone as it was.
+    session_key: bytes | None = None
+    recording: dict[str, str] | None = None  # a voice message left on a call: {"sid", "url"}
 
 
 @dataclass
 class Handled:
     replies: list[str] = field(default_factory=list)
     status: str = "answered"  # answered | duplicate | ignored
+    # For each reply, its catalog key, and whether it is the same for everyone who hears
+    # it (no name, no value in it), so a recording the clinic made may stand for it.
+    keys: list[str] = field(default_factory=list)
+    same_for_all: list[bool] = field(default_factory=list)
+
+
+# Parameters that are the same for every caller: a reply made only of these may be a
+# recording the clinic made (the menu read by a nurse).
+STATIC_PARAMS = frozenset({"choices", "last", "clinic", "emergency"})
 
 
 class ConversationService:
@@ -85,8 +98,9 @@ class ConversationService:
     def handle(self, store: Store, inbound: Inbound) -> Handled:
         now = store.now()
         phone_index = store.phone_index(inbound.sender)
+        session_key = inbound.session_key or phone_index
         text = normalise(inbound.body)
-        pins = prepare_pins(store, text, phone_index)
+        pins = prepare_pins(store, text, session_key)
         with store.write():
             previous = store.inbound.replies_for(inbound.sid)
             if previous is not None:
@@ -100,34 +114,45 @@ class ConversationService:
                 contact.repeat_since,
             )
             policy = self.staff_policy if staff else self.policy
-            traffic, verdict = loop_guard.check(traffic, now, digest, policy)
-            session = Session.from_dict(store.sessions.load(phone_index))
+            if inbound.channel == "voice":
+                # Keypresses of a call are one person on the line, not a robot texting in
+                # a loop: the guard counts texts only.
+                verdict = loop_guard.OK
+            else:
+                traffic, verdict = loop_guard.check(traffic, now, digest, policy)
+            session = Session.from_dict(store.sessions.load(session_key))
             if verdict != loop_guard.OK and keyword_in(text, session.language, self.catalog) == "stop":
                 verdict = loop_guard.OK  # STOP always works, even from a muted number
             for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until", "repeat_since"):
                 setattr(contact, name, getattr(traffic, name))
             # A text that is one of our own replies sent straight back is a robot echoing
             # us, even when it carries a dangerous value (it is our own advice).
-            echo = digest in (contact.reply_digests or "").split(",")
+            echo = inbound.channel != "voice" and digest in (contact.reply_digests or "").split(",")
             people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
             muted = verdict != loop_guard.OK
             replies: list[str] = []
+            keys: list[str] = []
+            same_for_all: list[bool] = []
             if not echo and (not muted or self._must_read(text, session, inbound.sender, now)):
                 # A muted number's readings are still stored and judged (a burst of texts
                 # queued on a phone with bad coverage is a person's, not a robot's); only
                 # the replies are held back, except advice to get care now.
-                replies = self._step(store, inbound, session, people, staff, contact, phone_index, now,
-                                     pins, muted=muted)
+                said, language = self._step(store, inbound, session, people, staff, contact, phone_index, now,
+                                            pins, muted=muted, session_key=session_key)
+                replies = [self.render(language, m, inbound.channel) for m in said]
+                keys = [m.key for m in said]
+                same_for_all = [set(m.params) <= STATIC_PARAMS for m in said]
             if verdict == loop_guard.WARN:
                 replies.append(
                     self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
-            contact.reply_digests = ",".join(self.digest(store, r) for r in replies) or contact.reply_digests
+            if inbound.channel != "voice":  # an echo is our SMS sent back; a call hears, never echoes
+                contact.reply_digests = ",".join(self.digest(store, r) for r in replies) or contact.reply_digests
             store.contacts.save(contact)
             store.inbound.add(
                 message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
                 body=inbound.body, replies=replies,
             )
-        return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered")
+        return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered", keys, same_for_all)
 
     def _must_read(self, text: str, session: Session, sender: str, now) -> bool:
         """Does a muted number's text still need the step? Readings (and any urgent value)
@@ -142,7 +167,9 @@ class ConversationService:
         return bool(urgent_in(text, probe))
 
     def _step(self, store, inbound, session, people, staff, contact, phone_index, now, pins, *,
-              muted: bool = False) -> list[str]:
+              muted: bool = False, session_key: bytes) -> tuple[list[Message], str]:
+        """The replies of one step, and the language to say them in (a LANG answer
+        changes it for its own reply)."""
         stored = session.to_dict()
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
@@ -164,6 +191,7 @@ class ConversationService:
             rules=self.rules,
             reading_words=self.reading_words,
             media=inbound.media,
+            recording=inbound.recording,
         )
         in_triage = session.flow in runner.registry.never_muted
         outcome = respond(session, inbound.body, ctx)
@@ -187,10 +215,10 @@ class ConversationService:
         session = outcome.session
         if session.flow is None and session.patient_id is None and not people and not session.data:
             # Someone who said no (or only asked for help) leaves nothing behind.
-            store.sessions.delete(phone_index)
+            store.sessions.delete(session_key)
         elif session.flow is not None or session.to_dict() != stored:
             # The idle clock only matters while a question is open; a text that changed
             # nothing else (a reading, HELP) does not rewrite the sealed session.
             session.updated_at = iso(now)
-            store.sessions.save(phone_index, session.to_dict())
-        return [self.render(session.language, m, inbound.channel) for m in outcome.replies]
+            store.sessions.save(session_key, session.to_dict())
+        return outcome.replies, session.language

@@ -224,7 +224,8 @@ class EffectApplier:
         self.record("refill.answered", f"refill:{effect.ref}", f"status={status}")
 
     def _OpenConsult(self, effect: fx.OpenConsult) -> None:
-        self.store.consults.open_consult(ref=effect.ref, patient_id=effect.patient_id, summary=effect.summary)
+        self.store.consults.open_consult(ref=effect.ref, patient_id=effect.patient_id, summary=effect.summary,
+                                         recording_sid=(effect.summary.get("recording") or {}).get("sid"))
         self.record("consult.opened", f"consult:{effect.ref}")
 
     def _TakeConsult(self, effect: fx.TakeConsult) -> None:

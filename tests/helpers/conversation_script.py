@@ -14,6 +14,20 @@
     @outbox +254700100101 ~ regex   a message queued for someone else since the last text
     @audit pin.locked         the audit log has an entry with this action
 
+Calls, in keypad mode (tests/calls/):
+    @call +254712345678       the number rings the voice line; what it hears follows
+    >> 140#                   keys pressed ("1" is one key, "140#" ends with #)
+    >> (silence)              no key pressed before the line stops waiting
+    >> (again)                Twilio sends the last request again: the answer must not change
+    >> (recorded)             a voice message was recorded (its SID: RE + 32 zeros, then 1)
+    >> (recording failed)     Twilio's recording callback says that message was lost
+    >> (nurse answers 1)      the nurse rung picks up, hears the whisper, presses 1
+    >> (dialed completed)     the nurse's leg ended after talking (or no-answer, busy...)
+    @settings VOICE_CONNECT=1  settings for the whole script (read before it starts)
+    < words                   each thing said, in order (statements, then the question)
+    = one key                 what the line waits for: one key, keys then #, 4 keys,
+                              a recording, or hung up
+
 Scripts run through the real webhook, signed as Twilio signs, on a real SQLite file.
 """
 
@@ -55,10 +69,32 @@ class Exchange:
     sender: str
     body: str
     expected: list[Expectation] = field(default_factory=list)
+    keys: bool = False  # keys on a call, not a text
+    waits: tuple[int, str] | None = None  # "= one key": what the line then waits for
 
 
 TYPING = timedelta(seconds=10)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+RECORDING_SID = "RE" + "0" * 31 + "1"
+
+
+def waits_for(heard) -> str:
+    """What the line waits for after an answer, as a script writes it."""
+    if heard.hung_up:
+        return "hung up"
+    if heard.dial is not None:
+        return "the nurse: " + ", ".join(n["number"] for n in heard.rung)
+    if heard.record is not None:
+        return "a recording"
+    if heard.gather is None:
+        return "nothing"  # an empty answer: on a nurse's leg, the caller is put through
+    if heard.gather.get("numDigits") == "1":
+        return "one key"
+    if heard.gather.get("numDigits") == "4":
+        return "4 keys"
+    return "keys then #"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -78,6 +114,7 @@ class ScriptRunner:
         self.pending: Exchange | None = None
         self.last_text_at: str | None = None
         self.audit_seen = 0  # audit entries written before the last text
+        self.call = None  # the call in progress (keypad mode)
         self.failures: list[str] = []
 
     def fail(self, line: int, message: str) -> None:
@@ -88,7 +125,12 @@ class ScriptRunner:
             line = raw.rstrip()
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            if line.startswith("> ") or line == ">":
+            if line.startswith(">> "):
+                self.flush()
+                self.pending = Exchange(number, self.sender, line[3:], keys=True)
+            elif line.startswith("= "):
+                self.pending.waits = (number, line[2:])
+            elif line.startswith("> ") or line == ">":
                 self.flush()
                 self.pending = Exchange(number, self.sender, line[2:])
             elif line.startswith("<~ "):
@@ -114,6 +156,10 @@ class ScriptRunner:
             return
         self.last_text_at = iso(self.clock())
         self.audit_seen = self.store_factory().one("SELECT count(*) FROM audit_log")[0]
+        if exchange.keys:
+            self.clock.now += TYPING
+            self._keys(exchange)
+            return
         reply = self.twilio.sms(exchange.sender, exchange.body)
         # People take a few seconds to read and type; a frozen clock would look like a
         # flood to the loop guard.
@@ -128,9 +174,64 @@ class ScriptRunner:
             actual = "\n".join(f"        {t}" for t in got) or "        (none)"
             self.fail(exchange.line, f"> {exchange.body}\n    expected:\n{lines}\n    got:\n{actual}")
 
+    def _keys(self, exchange: Exchange) -> None:
+        from tests.helpers.voice_call import Call
+
+        action = exchange.body
+        try:
+            if action.startswith("(call "):
+                self.call = Call(self.twilio, action[len("(call "):-1])
+                heard = self.call.start()
+            elif action == "(silence)":
+                heard = self.call.silence()
+            elif action == "(recorded)":
+                heard = self.call.recorded(RECORDING_SID)
+            elif action == "(recording failed)":
+                reply = self.call.recording_status(RECORDING_SID, "failed")
+                if reply.status != 204:
+                    self.fail(exchange.line, f"recording callback answered {reply.status}")
+                return
+            elif action.startswith("(nurse answers "):
+                whisper = self.call.nurse_picks_up()
+                heard = self.call.nurse_presses(whisper, action[len("(nurse answers "):-1])
+                got = whisper.asked + heard.said
+                wanted = [e for e in exchange.expected if e.pattern is not None]
+                if len(got) != len(wanted) or not all(e.matches(t) for e, t in zip(wanted, got, strict=False)):
+                    self.fail(exchange.line, f"the nurse heard {got}")
+                if exchange.waits and waits_for(heard) != exchange.waits[1]:
+                    self.fail(exchange.waits[0], f"after the whisper: {waits_for(heard)!r}")
+                return
+            elif action.startswith("(dialed "):
+                heard = self.call.dialed(action[len("(dialed "):-1])
+            elif action == "(again)":
+                before = self.call.last
+                heard = self.call.again()
+                if before is not None and heard.raw != before.raw:
+                    self.fail(exchange.line, f"a retried request was answered differently:\n{heard.raw}")
+            else:
+                heard = self.call.press(action)
+        except AssertionError as error:
+            self.fail(exchange.line, f">> {action}: {error}")
+            return
+        got = heard.said + heard.asked
+        wanted = [e for e in exchange.expected if e.pattern is not None]
+        if len(got) != len(wanted) or not all(e.matches(t) for e, t in zip(wanted, got, strict=False)):
+            lines = "\n".join(f"      {'~' if e.regex else ' '} {e.pattern}" for e in wanted) or "      (none)"
+            actual = "\n".join(f"        {t}" for t in got) or "        (none)"
+            self.fail(exchange.line, f">> {action}\n    expected:\n{lines}\n    heard:\n{actual}")
+        if exchange.waits:
+            line, wanted_wait = exchange.waits
+            if waits_for(heard) != wanted_wait:
+                self.fail(line, f"the line waits for {waits_for(heard)!r}, not {wanted_wait!r}")
+
     def directive(self, line: int, words: list[str]) -> None:
         name, args = words[0], words[1:]
         store = self.store_factory()
+        if name == "call":
+            self.pending = Exchange(line, args[0], f"(call {args[0]})", keys=True)
+            return
+        if name == "settings":
+            return  # read by the test before the app is made
         if name == "from":
             self.sender = args[0]
         elif name == "clock":
