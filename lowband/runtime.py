@@ -51,7 +51,8 @@ class Runtime:
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
-        return Store(db, self.keys.ring(), clock=self.clock, pin_work=self.settings.pin_work)
+        return Store(db, self.keys.ring(), clock=self.clock, pin_work=self.settings.pin_work,
+                     keys_source=self.keys.ring)
 
     def webhook_token(self) -> str:
         """The secret Twilio signs webhooks with. Without a Twilio account, a local

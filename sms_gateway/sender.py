@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sms_gateway.transports import Transport, TransportError
+from sms_gateway.transports import TWILIO_UNSUBSCRIBED, Transport, TransportError
 from storage import Store
 from storage.outbox import MAX_ATTEMPTS
 
@@ -59,6 +59,9 @@ def drain(
                     report.failed += 1
         else:
             with store.write():
-                store.outbox.mark_sent(message.id, result.provider_sid)
+                early = store.outbox.mark_sent(message.id, result.provider_sid)
+                if early is not None and early[1] == f"twilio error {TWILIO_UNSUBSCRIBED}":
+                    # The carrier's STOP came back before the send did: as /sms/status would.
+                    store.contacts.set_opt_out(store.phone_index(message.phone), True, carrier_blocked=True)
             report.sent += 1
     return report

@@ -16,8 +16,16 @@ import json
 import os
 import secrets
 import stat
-from contextlib import suppress
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+try:  # POSIX: commands that change the key file queue on a lock in the kernel
+    import fcntl
+except ImportError:  # pragma: no cover - Windows runs one command at a time
+    fcntl = None
 
 from storage.crypto import KeyRing
 from storage.errors import StorageError
@@ -140,8 +148,9 @@ def _write_file(path: Path, ring: KeyRing, *, replace: bool, backups: list[dict]
                 path.unlink(missing_ok=True)  # never a 0-byte or half-written key file
             raise
         return
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temp file of its own: two writers sharing one name would truncate each other's.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    tmp = Path(name)
     try:
         os.fchmod(fd, 0o600)
         _write(fd, ring, backups)
@@ -150,6 +159,36 @@ def _write_file(path: Path, ring: KeyRing, *, replace: bool, backups: list[dict]
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+
+
+_held = threading.local()
+
+
+@contextmanager
+def changing(path: Path) -> Iterator[None]:
+    """Hold the key file's lock while it is read, changed and written back. A backup
+    that records its keys and a rotation that adds one would otherwise both read the old
+    file and each write their own, and one would lose the other's key or backup. Taken
+    again by the same thread, it is already held."""
+    path = Path(path)
+    held = getattr(_held, "paths", None)
+    if held is None:
+        held = _held.paths = set()
+    if path in held or fcntl is None:
+        yield
+        return
+    make_private_dir(path.parent)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def create_key_file(path: Path) -> KeyRing:
@@ -215,21 +254,23 @@ def _is_backup_entry(entry: object) -> bool:
 def record_backup(path: Path, backup_file: str, key_ids: set[int], at: str) -> None:
     """Note in the key file that a backup needs these keys (so none is dropped early)."""
     path = Path(path)
-    ring = load_key_file(path)
-    backups = [b for b in known_backups(path) if b.get("file") != backup_file]
-    backups.append({"file": backup_file, "keys": sorted(key_ids), "at": at})
-    write_key_file(path, ring, replace=True, backups=backups)
+    with changing(path):
+        ring = load_key_file(path)
+        backups = [b for b in known_backups(path) if b.get("file") != backup_file]
+        backups.append({"file": backup_file, "keys": sorted(key_ids), "at": at})
+        write_key_file(path, ring, replace=True, backups=backups)
 
 
 def forget_backup(path: Path, backup_file: str) -> dict | None:
     """Drop a backup from the key file's list (it was deleted, or is kept with its own
     copy of the key file); returns what was forgotten, or None if it was not listed."""
     path = Path(path)
-    backups = known_backups(path)
-    kept = [b for b in backups if b.get("file") != backup_file]
-    if len(kept) == len(backups):
-        return None
-    write_key_file(path, load_key_file(path), replace=True, backups=kept)
+    with changing(path):
+        backups = known_backups(path)
+        kept = [b for b in backups if b.get("file") != backup_file]
+        if len(kept) == len(backups):
+            return None
+        write_key_file(path, load_key_file(path), replace=True, backups=kept)
     return next(b for b in backups if b.get("file") == backup_file)
 
 

@@ -314,6 +314,14 @@ def voice_messages(db: Database) -> None:
     db.execute("CREATE INDEX consults_recording ON consults(recording_index)")
 
 
+@migrations(name="0010_early_reports")
+def early_reports(db: Database) -> None:
+    # A delivery report can overtake the send call that it is about (Twilio answers the
+    # callback before our send returns): kept here until the send records its SID.
+    db.execute("CREATE TABLE early_reports (provider_sid TEXT PRIMARY KEY, status TEXT NOT NULL, error TEXT, "
+               "received_at TEXT NOT NULL)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

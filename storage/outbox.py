@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 # Rank of each state; a status report may only move a message to a higher rank.
 RANK = {"queued": 0, "sending": 1, "sent": 2, "undelivered": 3, "failed": 3, "delivered": 4, "refused": 5}
 FINAL = {"delivered", "undelivered", "failed", "refused"}
+# A report for a message we have no record of sending is kept this long for it.
+EARLY_REPORTS_KEPT = timedelta(days=1)
 MAX_ATTEMPTS = 6
 
 
@@ -129,9 +131,19 @@ class Outbox:
         sets = ", ".join(f"{k} = ?" for k in changes)
         self.store.execute(f"UPDATE outbox SET {sets} WHERE id = ?", [*changes.values(), message_id])  # noqa: S608
 
-    def mark_sent(self, message_id: int, provider_sid: str | None) -> None:
+    def mark_sent(self, message_id: int, provider_sid: str | None) -> tuple[str, str | None] | None:
+        """The provider took the message. A delivery report that overtook this (it can
+        come back before the send call returns) is applied now; it is returned."""
         self.store.writing()
         self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None)
+        if provider_sid is None:
+            return None
+        early = self.store.one("SELECT status, error FROM early_reports WHERE provider_sid = ?", (provider_sid,))
+        if early is None:
+            return None
+        self.store.execute("DELETE FROM early_reports WHERE provider_sid = ?", (provider_sid,))
+        self.report(provider_sid, early[0], early[1])
+        return early[0], early[1]
 
     def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
         """A send failed. With `retry_at` it is queued again; without, it is given up."""
@@ -146,9 +158,22 @@ class Outbox:
         """Apply a delivery report; returns False if it would move the state backwards."""
         if status not in RANK:
             return False
-        self.store.writing()
-        row = self.store.one("SELECT id, status FROM outbox WHERE provider_sid = ?", (provider_sid,))
-        if row is None or RANK[status] <= RANK[row[1]] or row[1] in FINAL:
+        store = self.store
+        store.writing()
+        row = store.one("SELECT id, status FROM outbox WHERE provider_sid = ?", (provider_sid,))
+        if row is None:
+            # Not yet known: the report overtook the send it is about. Kept for mark_sent
+            # (the furthest state wins), so an undelivered alert is not taken for reached.
+            store.execute("DELETE FROM early_reports WHERE received_at < ?",
+                          (iso(store.now() - EARLY_REPORTS_KEPT),))
+            known = store.one("SELECT status FROM early_reports WHERE provider_sid = ?", (provider_sid,))
+            if known is None or RANK[status] > RANK.get(known[0], 0):
+                store.execute(
+                    "INSERT INTO early_reports (provider_sid, status, error, received_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(provider_sid) DO UPDATE SET status = excluded.status, error = excluded.error",
+                    (provider_sid, status, (error or "")[:200] or None, store.now_iso()))
+            return False
+        if RANK[status] <= RANK[row[1]] or row[1] in FINAL:
             return False
         changes = {"status": status}
         if error:

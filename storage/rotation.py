@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.crypto import FORMAT_VERSION, FieldCipher, KeyRing, version_of
-from storage.keyfile import load_key_file, with_new_field_key, with_old_keys_retired, write_key_file
+from storage.errors import StorageError
+from storage.keyfile import changing, load_key_file, with_new_field_key, with_old_keys_retired, write_key_file
 from storage.migrations import ENCRYPTED
 from storage.store import Store
 
@@ -101,14 +102,15 @@ def rotate(
     `store_for(ring)` opens the database with the given keys. `on_start(total, resumed)`
     is called once the amount of work is known (for a progress bar).
     """
-    ring = load_key_file(key_path)
-    resumed = len(ring.active) > 1
-    if not resumed:
-        # Prove these keys open this database before adding a key to the file: a wrong
-        # key file or a missing database must leave the key file as it was.
-        store_for(ring).db.close()
-        ring = with_new_field_key(ring)
-        write_key_file(key_path, ring, replace=True)
+    with changing(key_path):
+        ring = load_key_file(key_path)
+        resumed = len(ring.active) > 1
+        if not resumed:
+            # Prove these keys open this database before adding a key to the file: a wrong
+            # key file or a missing database must leave the key file as it was.
+            store_for(ring).db.close()
+            ring = with_new_field_key(ring)
+            write_key_file(key_path, ring, replace=True)
     store = store_for(ring)
     try:
         if on_start:
@@ -125,5 +127,10 @@ def rotate(
             store.audit.record("cli", "keys.rotate", f"key:{ring.current}", f"retired={retired} resealed={resealed}")
     finally:
         store.db.close()
-    write_key_file(key_path, with_old_keys_retired(ring), replace=True)
+    with changing(key_path):
+        # As the file is now (a backup may have listed itself meantime), old keys retired.
+        now = load_key_file(key_path)
+        if now.current != ring.current:
+            raise StorageError(f"key file {key_path} changed during the rotation; run `lowband keys rotate` again")
+        write_key_file(key_path, with_old_keys_retired(now), replace=True)
     return RotationResult(new_key=ring.current, resumed=resumed, resealed=resealed, retired=retired)

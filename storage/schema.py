@@ -43,6 +43,7 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
                       "provider_sid": CLEAR, "error": CLEAR, "created_at": CLEAR, "updated_at": CLEAR,
                       "alert_id": CLEAR}),
     "counters": ("name", {"name": CLEAR, "value": CLEAR}),
+    "early_reports": ("provider_sid", {"provider_sid": CLEAR, "status": CLEAR, "error": CLEAR, "received_at": CLEAR}),
     "readings": ("id", {"id": CLEAR, "patient_id": CLEAR, "submission_id": CLEAR, "kind": SEALED,
                         "measured": SEALED, "level": SEALED, "dedupe_index": INDEX, "sender_index": INDEX,
                         "submitted_by": TEXT, "taken_at": CLEAR}),
@@ -75,6 +76,15 @@ NAMED_THINGS = {("audit_log", "action"), ("counters", "name"), ("meta", "key"), 
 BUCKETS: dict[tuple[str, str], int] = {
     ("inbound_messages", "replies"): 512,
     ("outbox", "body"): 512,
+    # What people type: a reading is short, words to the nurse or a clinician's advice
+    # long; in 64-byte steps the size alone told a consult from a reading.
+    ("inbound_messages", "body"): 512,
+    ("held_messages", "body"): 512,
+    ("consults", "summary"): 512,
+    ("refills", "answer"): 512,
+    # A conversation's state grows with where it is (a CHW's last registration, readings
+    # kept until consent): one size for the usual ones.
+    ("sessions", "state"): 512,
 }
 # Sealed lists of messages given room by how many they hold, not by what they say: a text
 # that replays five readings kept before a PIN gets five replies, and five urgent ones

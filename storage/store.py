@@ -135,12 +135,16 @@ class Store:
     Cheap to create: it wraps an open connection and the shared, already-loaded keys.
     """
 
-    def __init__(self, db: Database, keys: KeyRing, *, clock: Clock = utc_now, pin_work: int = 14):
+    def __init__(self, db: Database, keys: KeyRing, *, clock: Clock = utc_now, pin_work: int = 14,
+                 keys_source: Callable[[], KeyRing] | None = None):
+        """`keys_source`: where a long-lived server gets the key ring as it is now; asked
+        again once the write lock is held (see write)."""
         self.db = db
         self.cipher = FieldCipher(keys)
         self.keys = keys
         self.clock = clock
         self.pin_work = pin_work
+        self._keys_source = keys_source
 
     # -- transactions -------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class Store:
         with _WRITER:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._refresh_keys()
                 yield self
                 # Inside the try: a COMMIT that fails (a deferred foreign key, a full
                 # disk, an I/O error) leaves SQLite in the transaction; it is rolled back
@@ -178,6 +183,17 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def _refresh_keys(self) -> None:
+        """A request that waited for the lock while `keys rotate` switched keys would
+        otherwise meet rows sealed under a key it has not loaded: its text would get an
+        apology instead of an answer (an urgent reading too). The lock is held now, so
+        what it reads from here on was written under the ring it gets here."""
+        if self._keys_source is None:
+            return
+        ring = self._keys_source()
+        if ring is not self.keys:
+            self.keys, self.cipher = ring, FieldCipher(ring)
 
     def writing(self) -> Store:
         """Called by a repository before it writes. The transaction belongs to whoever

@@ -146,3 +146,28 @@ def test_readings_kept_until_consent_reply_in_one_size_whatever_their_level(twil
         for inbound_id, length in sizes[level]:
             by_count[len(_replies(store, inbound_id))].add(length)
     assert all(len(lengths) == 1 for lengths in by_count.values()), dict(by_count)
+
+
+def test_what_people_type_seals_to_one_size_whether_a_reading_or_words(twilio, installation, clock, sms_app):
+    """A reading, an answer to a question, words to the nurse and a clinician's advice
+    all keep one size in the file: the size of a text does not say what it was."""
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone=CLINICIAN)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent", "born=1968"])
+    texts = [("+254712345678", "BP 150/95"), ("+254712345678", "NURSE"), ("+254712345678", "1"),
+             ("+254712345678", "3"), ("+254712345678", "no"),
+             ("+254712345678", "Fever every night and a headache that does not stop, and I feel weak all day long"),
+             (CLINICIAN, "C1 Drink plenty of water, take paracetamol 1g every 8 hours and come to the clinic tomorrow")]
+    for sender, body in texts:
+        assert twilio.sms(sender, body).status == 200
+        clock.now += timedelta(minutes=2)
+    conn = sqlite3.connect(installation.db)
+    try:
+        sizes = {row[0] for row in conn.execute("SELECT length(body) FROM inbound_messages")}
+        summaries = {row[0] for row in conn.execute("SELECT length(summary) FROM consults")}
+        states = {row[0] for row in conn.execute("SELECT length(state) FROM sessions")}
+    finally:
+        conn.close()
+    assert len(sizes) == 1, sizes
+    assert summaries and len(states) == 1, states

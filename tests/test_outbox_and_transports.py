@@ -221,3 +221,38 @@ def test_a_delivery_report_sent_to_the_inbound_route_is_refused_not_answered(twi
                                  "From": "+254712345678", "To": "+15005550006", "MessageStatus": "delivered",
                                  "SmsStatus": "delivered"})
     assert reply.status == 400 and reply.messages == []
+
+
+class _ReportOvertakes:
+    """A transport whose provider calls back before the send call returns, as Twilio may
+    when the network between us is slow."""
+
+    name = "twilio"
+
+    def __init__(self, inner, twilio, status: str, error: str):
+        self.inner, self.twilio, self.status, self.error = inner, twilio, status, error
+
+    def send(self, to, body, *, status_callback=None):
+        result = self.inner.send(to, body, status_callback=status_callback)
+        assert self.twilio.status(result.provider_sid, self.status, ErrorCode=self.error).status == 204
+        return result
+
+
+def test_a_report_that_overtakes_its_send_is_applied_once_the_send_returns(twilio, sms_app, api, twilio_transport,
+                                                                           clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.outbox.enqueue(PATIENT, "URGENT A1: call the clinic", "alert")
+    drain(store, _ReportOvertakes(twilio_transport, twilio, "undelivered", "30003"), now=clock())
+    [message] = store.outbox.list()
+    assert (message.status, message.error) == ("undelivered", "twilio error 30003")
+    assert store.one("SELECT count(*) FROM early_reports")[0] == 0
+
+
+def test_a_carrier_stop_that_overtakes_its_send_still_opts_the_number_out(twilio, sms_app, api, twilio_transport,
+                                                                          clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Hello", "reply")
+    drain(store, _ReportOvertakes(twilio_transport, twilio, "failed", "21610"), now=clock())
+    assert store.contacts.is_opted_out(store.phone_index(PATIENT))

@@ -78,28 +78,30 @@ def keys_retire(key_id: int) -> None:
     database is still sealed under it, or for the key in use.
     """
     from lowband.cli.base import store
-    from storage.keyfile import backups_needing, load_key_file, without_key, write_key_file
+    from storage.keyfile import backups_needing, changing, load_key_file, without_key, write_key_file
     from storage.store import sealed_key_ids
 
     s = settings()
-    ring = load_key_file(s.key_path)
-    if key_id not in ring.field_keys:
-        raise click.ClickException(f"key file {s.key_path} holds no key {key_id}")
-    if key_id not in ring.retired:
-        raise click.ClickException(f"key {key_id} is in use; `lowband keys rotate` retires it first")
-    needing = backups_needing(s.key_path, key_id)
-    if needing:
-        names = ", ".join(b.get("file", "?") for b in needing)
-        raise click.ClickException(
-            f"refusing to drop key {key_id}: {len(needing)} backup(s) need it ({names}); "
-            "`lowband keys forget-backup PATH` for one deleted or kept with its own key file"
-        )
-    live = store()
-    if key_id in sealed_key_ids(live.db.conn):
-        raise click.ClickException(
-            f"refusing to drop key {key_id}: the database still has values sealed under it; run `lowband keys rotate`"
-        )
-    write_key_file(s.key_path, without_key(ring, key_id), replace=True)
+    with changing(s.key_path):
+        ring = load_key_file(s.key_path)
+        if key_id not in ring.field_keys:
+            raise click.ClickException(f"key file {s.key_path} holds no key {key_id}")
+        if key_id not in ring.retired:
+            raise click.ClickException(f"key {key_id} is in use; `lowband keys rotate` retires it first")
+        needing = backups_needing(s.key_path, key_id)
+        if needing:
+            names = ", ".join(b.get("file", "?") for b in needing)
+            raise click.ClickException(
+                f"refusing to drop key {key_id}: {len(needing)} backup(s) need it ({names}); "
+                "`lowband keys forget-backup PATH` for one deleted or kept with its own key file"
+            )
+        live = store()
+        if key_id in sealed_key_ids(live.db.conn):
+            raise click.ClickException(
+                f"refusing to drop key {key_id}: the database still has values sealed under it; "
+                "run `lowband keys rotate`"
+            )
+        write_key_file(s.key_path, without_key(ring, key_id), replace=True)
     with live.write():
         live.audit.record("cli", "keys.retire", f"key:{key_id}")
     click.echo(f"Dropped key {key_id} from {s.key_path}; anything still sealed under it can no longer be read.")
