@@ -34,6 +34,7 @@ class Line:
     first: str | None = None  # a blood pressure's top number, while the bottom one is asked
     candidate: str | None = None  # a reading read back, waiting for 1 (save) or 2 (again)
     silences: int = 0
+    caller: str = ""  # the keyed index of the number that called: a CallSid is bound to it
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Line | None:

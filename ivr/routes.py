@@ -76,8 +76,12 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
                 "voice.not_enrolled", {"clinic": service.config.clinic_name}), "voice"))], language))
         store = get_store()
         line = lines.load(store, sid)
+        caller_index = store.phone_index(caller).hex()
+        if line is not None and line.caller != caller_index:
+            log.warning("refused a CallSid replayed from another number")
+            return Response("This CallSid belongs to another caller.\n", 400, mimetype="text/plain")
         if turn is None:  # /voice: a new call, or Twilio asking again for its start
-            line = line or Line()
+            line = line or Line(caller=caller_index)
             turn = 0
         elif line is None:
             return _xml(speech.goodbye([], language))  # a call we never answered: nothing to go on

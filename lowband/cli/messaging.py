@@ -27,18 +27,20 @@ from lowband.cli.base import (
 from storage.outbox import RANK
 
 
-@click.command(short_help="Text the clinic from a pretend phone.")
-@click.option("--from", "sender", required=True, help="The phone number to text as.")
-@click.option("--voice", is_flag=True, help="Simulate a call (keypresses) instead of texts.")
+@click.command(short_help="Text or call the clinic from a pretend phone.")
+@click.option("--from", "sender", required=True, help="The phone number to text (or call) as.")
+@click.option("--voice", is_flag=True, help="Call instead: each line is keys (140# ends with #), empty for silence.")
 def simulate(sender: str, voice: bool) -> None:
     """Text the clinic's number from a pretend phone: one line of stdin, one text.
 
     Each line is posted to /sms signed exactly as Twilio signs it, through the same
     code path; the replies are printed with their SMS segment count. Messages queued
     for other people (alerts, relays) are shown too. Pipe a script in, or type.
+
+    With --voice it is a call: each line is the keys pressed next ("1", "140#"), an
+    empty line is silence, and `hangup` ends it; what the caller hears is printed (~ said,
+    ? asked) with what the keypad waits for.
     """
-    if voice:
-        raise click.ClickException("the voice line is not built yet; simulate texts for now")
     from lowband.app import create_app
 
     s = settings()
@@ -46,11 +48,28 @@ def simulate(sender: str, voice: bool) -> None:
     # A pasted script "types" faster than any person; lift the loop guard's rate limit
     # (repeats are still caught) so a long script is not muted half-way.
     app = create_app({"RATE_LIMIT": 1000})
+    interactive = sys.stdin.isatty()
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded below, never a crash
+    if voice:
+        from lowband.cli.voice_sim import call
+
+        def lines():
+            while True:
+                if interactive:
+                    click.echo("keys> ", nl=False)
+                raw = stdin.readline()
+                if not raw:
+                    return
+                yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+        try:
+            call(app, s.public_base, e164, s.twilio_from or "+15005550006", lines(), click.echo)
+        finally:
+            app.extensions["lowband"].close()
+        return
     client = app.test_client()
     validator = RequestValidator(app.extensions["lowband"].webhook_token())
     url = s.public_base + "/sms"
-    interactive = sys.stdin.isatty()
-    stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: decoded below, never a crash
     # Timestamps have one-second resolution, so remember which queued messages were shown.
     started, shown = app.extensions["lowband"].store().now_iso(), set()
     try:
