@@ -29,13 +29,15 @@ class Contact:
     carrier_blocked: bool = False
     reply_digests: str | None = None
     last_urgent_at: str | None = None
+    # Bumped by every write of the row: a text decided on an older version is decided again.
+    version: int = 0
 
 
 _CONTACT_COLUMNS = [
     "phone_index", "opted_out", "opted_out_at", "window_start", "window_count", "last_digest", "repeats",
-    "muted_until", "repeat_since", "carrier_blocked", "reply_digests", "last_urgent_at",
+    "muted_until", "repeat_since", "carrier_blocked", "reply_digests", "last_urgent_at", "version",
 ]
-_OPT_OUT_COLUMNS = frozenset({"opted_out", "opted_out_at", "carrier_blocked"})
+_OPT_OUT_COLUMNS = frozenset({"opted_out", "opted_out_at", "carrier_blocked", "version"})
 
 
 class SessionRepository:
@@ -85,10 +87,17 @@ class ContactRepository:
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
         updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "phone_index")
+        self.store.writing()
         self.store.execute(
-            f"INSERT INTO contacts ({columns}) VALUES ({marks}) ON CONFLICT(phone_index) DO UPDATE SET {updates}",  # noqa: S608
+            f"INSERT INTO contacts ({columns}, version) VALUES ({marks}, 1) "  # noqa: S608
+            f"ON CONFLICT(phone_index) DO UPDATE SET {updates}, version = contacts.version + 1",
             values,
         )
+
+    def version(self, phone_index: bytes) -> int:
+        """How many times this phone's row was written (0: never)."""
+        row = self.store.one("SELECT version FROM contacts WHERE phone_index = ?", (phone_index,))
+        return row[0] if row else 0
 
     def is_opted_out(self, phone_index: bytes) -> bool:
         row = self.store.one("SELECT opted_out FROM contacts WHERE phone_index = ?", (phone_index,))
@@ -97,10 +106,12 @@ class ContactRepository:
     def set_opt_out(self, phone_index: bytes, opted_out: bool, *, carrier_blocked: bool | None = None) -> None:
         """`carrier_blocked`: True or False when the carrier's own block is known to
         change with this word, None to leave it as it is."""
+        self.store.writing()
         self.store.execute(
-            "INSERT INTO contacts (phone_index, opted_out, opted_out_at, carrier_blocked) VALUES (?, ?, ?, ?) "
+            "INSERT INTO contacts (phone_index, opted_out, opted_out_at, carrier_blocked, version) "
+            "VALUES (?, ?, ?, ?, 1) "
             "ON CONFLICT(phone_index) DO UPDATE SET opted_out = excluded.opted_out, "
-            "opted_out_at = excluded.opted_out_at, "
+            "opted_out_at = excluded.opted_out_at, version = contacts.version + 1, "
             "carrier_blocked = coalesce(?, contacts.carrier_blocked)",
             (phone_index, int(opted_out), self.store.now_iso() if opted_out else None, int(bool(carrier_blocked)),
              None if carrier_blocked is None else int(carrier_blocked)),

@@ -322,6 +322,13 @@ def early_reports(db: Database) -> None:
                "received_at TEXT NOT NULL)")
 
 
+@migrations(name="0011_contact_version")
+def contact_version(db: Database) -> None:
+    # A text is decided before the write lock is taken; the row's version, bumped by every
+    # write, tells whether another text from the same phone was handled meanwhile.
+    db.execute("ALTER TABLE contacts ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

@@ -30,6 +30,7 @@ from flows.service.apply import EffectApplier
 from flows.service.directory import StoreDirectory, brief_view, patient_view
 from flows.service.pins import prepare as prepare_pins
 from storage import Store
+from storage.conversations import Contact
 from storage.store import iso
 
 __all__ = ["ConversationService", "Handled", "Inbound", "StoreDirectory", "patient_view"]
@@ -60,6 +61,23 @@ class Handled:
     # it (no name, no value in it), so a recording the clinic made may stand for it.
     keys: list[str] = field(default_factory=list)
     same_for_all: list[bool] = field(default_factory=list)
+
+
+# How often a text is decided again, unlocked, when other texts from its phone keep
+# winning the race; then it is decided holding the lock.
+REDOS = 3
+
+
+@dataclass
+class Plan:
+    """What one message decided, before anything is written."""
+
+    contact: Contact
+    handled: Handled
+    actor: str = "sender"
+    effects: list = field(default_factory=list)
+    session: Session | None = None
+    session_change: str = "keep"  # keep | save | delete
 
 
 # Parameters that are the same for every caller: a reply made only of these may be a
@@ -96,63 +114,97 @@ class ConversationService:
         return store.cipher.blind_index("body", normalise(text).casefold()).hex()[:32]
 
     def handle(self, store: Store, inbound: Inbound) -> Handled:
+        """Answer one inbound message. The step runs first, with no lock held (reading
+        what it needs, hashing PINs, rendering); then one short write transaction checks
+        that nothing of this phone changed meanwhile (its contact row's version), applies
+        the effects and stores the session, the contact and the message. When another
+        text from the same phone won the race, the step is run again on the new state;
+        after REDOS such races (a phone flooding us) it runs holding the lock, as before."""
         now = store.now()
         phone_index = store.phone_index(inbound.sender)
         session_key = inbound.session_key or phone_index
         text = normalise(inbound.body)
         pins = prepare_pins(store, text, session_key)
+        for _ in range(REDOS):
+            previous = store.inbound.replies_for(inbound.sid)
+            if previous is not None:
+                return Handled(previous, "duplicate")
+            plan = self._plan(store, inbound, text, phone_index, session_key, now, pins)
+            with store.write():
+                previous = store.inbound.replies_for(inbound.sid)
+                if previous is not None:
+                    return Handled(previous, "duplicate")
+                if store.contacts.version(phone_index) != plan.contact.version:
+                    continue  # another text from this phone was handled meanwhile: decide again
+                self._commit(store, inbound, plan, phone_index, session_key, now, pins)
+            return plan.handled
         with store.write():
             previous = store.inbound.replies_for(inbound.sid)
             if previous is not None:
                 return Handled(previous, "duplicate")
+            plan = self._plan(store, inbound, text, phone_index, session_key, now, pins)
+            self._commit(store, inbound, plan, phone_index, session_key, now, pins)
+        return plan.handled
 
-            staff = store.staff.brief_by_phone_index(phone_index)
-            contact = store.contacts.get(phone_index)
-            digest = self.digest(store, text)
-            traffic = loop_guard.Traffic(
-                contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until,
-                contact.repeat_since,
-            )
-            policy = self.staff_policy if staff else self.policy
-            if inbound.channel == "voice":
-                # Keypresses of a call are one person on the line, not a robot texting in
-                # a loop: the guard counts texts only.
-                verdict = loop_guard.OK
-            else:
-                traffic, verdict = loop_guard.check(traffic, now, digest, policy)
-            session = Session.from_dict(store.sessions.load(session_key))
-            if verdict != loop_guard.OK and keyword_in(text, session.language, self.catalog) == "stop":
-                verdict = loop_guard.OK  # STOP always works, even from a muted number
-            for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until", "repeat_since"):
-                setattr(contact, name, getattr(traffic, name))
-            # A text that is one of our own replies sent straight back is a robot echoing
-            # us, even when it carries a dangerous value (it is our own advice).
-            echo = inbound.channel != "voice" and digest in (contact.reply_digests or "").split(",")
-            people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
-            muted = verdict != loop_guard.OK
-            replies: list[str] = []
-            keys: list[str] = []
-            same_for_all: list[bool] = []
-            if not echo and (not muted or self._must_read(text, session, inbound.sender, now)):
-                # A muted number's readings are still stored and judged (a burst of texts
-                # queued on a phone with bad coverage is a person's, not a robot's); only
-                # the replies are held back, except advice to get care now.
-                said, language = self._step(store, inbound, session, people, staff, contact, phone_index, now,
-                                            pins, muted=muted, session_key=session_key)
-                replies = [self.render(language, m, inbound.channel) for m in said]
-                keys = [m.key for m in said]
-                same_for_all = [set(m.params) <= STATIC_PARAMS for m in said]
-            if verdict == loop_guard.WARN:
-                replies.append(
-                    self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
-            if inbound.channel != "voice":  # an echo is our SMS sent back; a call hears, never echoes
-                contact.reply_digests = ",".join(self.digest(store, r) for r in replies) or contact.reply_digests
-            store.contacts.save(contact)
-            store.inbound.add(
-                message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
-                body=inbound.body, replies=replies,
-            )
-        return Handled(replies, "ignored" if verdict == loop_guard.IGNORE else "answered", keys, same_for_all)
+    def _plan(self, store: Store, inbound: Inbound, text: str, phone_index: bytes, session_key: bytes, now,
+              pins) -> Plan:
+        """Everything one message decides, without writing anything."""
+        staff = store.staff.brief_by_phone_index(phone_index)
+        contact = store.contacts.get(phone_index)
+        digest = self.digest(store, text)
+        traffic = loop_guard.Traffic(
+            contact.window_start, contact.window_count, contact.last_digest, contact.repeats, contact.muted_until,
+            contact.repeat_since,
+        )
+        policy = self.staff_policy if staff else self.policy
+        if inbound.channel == "voice":
+            # Keypresses of a call are one person on the line, not a robot texting in
+            # a loop: the guard counts texts only.
+            verdict = loop_guard.OK
+        else:
+            traffic, verdict = loop_guard.check(traffic, now, digest, policy)
+        session = Session.from_dict(store.sessions.load(session_key))
+        if verdict != loop_guard.OK and keyword_in(text, session.language, self.catalog) == "stop":
+            verdict = loop_guard.OK  # STOP always works, even from a muted number
+        for name in ("window_start", "window_count", "last_digest", "repeats", "muted_until", "repeat_since"):
+            setattr(contact, name, getattr(traffic, name))
+        # A text that is one of our own replies sent straight back is a robot echoing
+        # us, even when it carries a dangerous value (it is our own advice).
+        echo = inbound.channel != "voice" and digest in (contact.reply_digests or "").split(",")
+        people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
+        muted = verdict != loop_guard.OK
+        plan = Plan(contact=contact, handled=Handled([], "ignored" if verdict == loop_guard.IGNORE else "answered"))
+        if not echo and (not muted or self._must_read(text, session, inbound.sender, now)):
+            # A muted number's readings are still stored and judged (a burst of texts
+            # queued on a phone with bad coverage is a person's, not a robot's); only
+            # the replies are held back, except advice to get care now.
+            said, language = self._step(store, inbound, session, people, staff, contact, now, pins, plan,
+                                        muted=muted)
+            plan.handled.replies = [self.render(language, m, inbound.channel) for m in said]
+            plan.handled.keys = [m.key for m in said]
+            plan.handled.same_for_all = [set(m.params) <= STATIC_PARAMS for m in said]
+        if verdict == loop_guard.WARN:
+            plan.handled.replies.append(
+                self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
+        if inbound.channel != "voice":  # an echo is our SMS sent back; a call hears, never echoes
+            contact.reply_digests = ",".join(
+                self.digest(store, r) for r in plan.handled.replies) or contact.reply_digests
+        return plan
+
+    def _commit(self, store: Store, inbound: Inbound, plan: Plan, phone_index: bytes, session_key: bytes, now,
+                pins) -> None:
+        applier = EffectApplier(self, store, inbound.sender, phone_index, plan.actor, now, pins)
+        for effect in plan.effects:
+            applier.apply(effect)
+        if plan.session_change == "delete":
+            store.sessions.delete(session_key)
+        elif plan.session_change == "save":
+            store.sessions.save(session_key, plan.session.to_dict())
+        store.contacts.save(plan.contact)
+        store.inbound.add(
+            message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
+            body=inbound.body, replies=plan.handled.replies,
+        )
 
     def _must_read(self, text: str, session: Session, sender: str, now) -> bool:
         """Does a muted number's text still need the step? Readings (and any urgent value)
@@ -166,10 +218,11 @@ class ConversationService:
         probe = Context(now=now, sender=sender, directory=None, rules=self.rules, reading_words=self.reading_words)
         return bool(urgent_in(text, probe))
 
-    def _step(self, store, inbound, session, people, staff, contact, phone_index, now, pins, *,
-              muted: bool = False, session_key: bytes) -> tuple[list[Message], str]:
-        """The replies of one step, and the language to say them in (a LANG answer
-        changes it for its own reply)."""
+    def _step(self, store, inbound, session, people, staff, contact, now, pins, plan: Plan, *,
+              muted: bool = False) -> tuple[list[Message], str]:
+        """Run the step; fill `plan` with its effects and the session to keep. Returns
+        the replies and the language to say them in (a LANG answer changes it for its
+        own reply)."""
         stored = session.to_dict()
         if not session.updated_at:
             # A new conversation speaks the language of the patient(s) on this phone.
@@ -208,17 +261,15 @@ class ConversationService:
             outcome.replies = [m for m in outcome.replies if m.key in SAFETY_ADVICE]
         if urgent:
             contact.last_urgent_at = iso(now)
-        actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
-        applier = EffectApplier(self, store, inbound.sender, phone_index, actor, now, pins)
-        for effect in outcome.effects:
-            applier.apply(effect)
+        plan.actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
+        plan.effects = list(outcome.effects)
         session = outcome.session
         if session.flow is None and session.patient_id is None and not people and not session.data:
             # Someone who said no (or only asked for help) leaves nothing behind.
-            store.sessions.delete(session_key)
+            plan.session_change = "delete"
         elif session.flow is not None or session.to_dict() != stored:
             # The idle clock only matters while a question is open; a text that changed
             # nothing else (a reading, HELP) does not rewrite the sealed session.
             session.updated_at = iso(now)
-            store.sessions.save(session_key, session.to_dict())
+            plan.session, plan.session_change = session, "save"
         return outcome.replies, session.language

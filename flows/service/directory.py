@@ -70,7 +70,10 @@ class StoreDirectory:
         return short_ids.is_valid(short_id)
 
     def allocate_ref(self, name: str, prefix: str) -> str:
-        return self.store.next_ref(name, prefix)
+        # The step runs before the message's transaction: a reference is taken in one of
+        # its own (a step decided again wastes a number, never gives one out twice).
+        with self.store.write():
+            return self.store.next_ref(name, prefix)
 
     def duplicate_since(self, patient_id: int, kind: str, values: dict, since: datetime) -> datetime | None:
         when = self.store.readings.duplicate_since(patient_id, kind, values, iso(since))
