@@ -27,9 +27,9 @@ from flows.engine import (
     match_option,
     msg,
 )
-from flows.patient_flows import YES_NO, registry
+from flows.patient_flows import YES_NO
 from flows.readings import KINDS, MG_DL, MMOL_L, format_reading, glucose_reading
-from flows.runner import Action
+from flows.runner import Action, Registry
 from flows.segments import fits_one_segment
 
 READING_OPTIONS = tuple(
@@ -95,23 +95,6 @@ def _save(reading, turn: Turn) -> Answer:
     return Answer(say=tuple(replies), effects=tuple(effects), goto="@end")
 
 
-registry.flow(
-    Flow(
-        name="reading",
-        start="kind",
-        steps={
-            "kind": Step(prompt="reading.which", options=READING_OPTIONS, save="kind", next="value",
-                         hint="reading.which_hint"),
-            "value": Step(prompt="reading.ask", params=_example, parse=parse_value, then=value_entered,
-                          expects=lambda session: PAIR if session.data.get("kind") == "bp" else NUMBER),
-            "unit": Step(prompt="reading.unit", options=GLUCOSE_UNITS, then=unit_chosen,
-                         params=lambda ctx, session: {"value": session.data.get("entered", "")}),
-        },
-    )
-)
-registry.action(Action("end", lambda turn: Answer()))
-
-
 def pending_readings(turn: Turn) -> Answer:
     """Readings kept until the sender finished setting up, saved now. On a shared phone
     nothing was kept: the person who just gave their PIN is asked to send theirs again."""
@@ -122,27 +105,10 @@ def pending_readings(turn: Turn) -> Answer:
     return Answer(say=tuple(replies), effects=tuple(effects))
 
 
-registry.action(Action("pending_readings", pending_readings, private=True))
-
-
 def parse_reading_text(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
     if not care.carries_readings(text, ctx):
         raise Invalid("reading.send_again_hint")
     return text
-
-
-# Open while the person who just gave their PIN sends their reading again (a reading
-# typed at any step is saved for the unlocked person by the conversation itself).
-registry.flow(
-    Flow(
-        name="send_again",
-        start="reading",
-        steps={"reading": Step(prompt="reading.send_again", parse=parse_reading_text,
-                               params=lambda ctx, session: {"name": ctx.person(session.patient_id).display_name},
-                               then=lambda text, turn: Answer(goto="@end"))},
-        private=True,
-    )
-)
 
 
 def compact_readings(session: Session, text: str, ctx: Context) -> Answer:
@@ -268,22 +234,6 @@ def refill_confirmed(choice: str, turn: Turn) -> Answer:
     )
 
 
-registry.action(Action("refill", refill_start, private=True))
-registry.flow(
-    Flow(
-        name="refill_pick",
-        start="which",
-        steps={
-            "which": Step(prompt="refill.which", params=medicine_page, choose=_keep_list, parse=parse_medicine,
-                          then=medicine_chosen, hint="refill.which"),
-            "confirm": Step(prompt="refill.confirm", options=YES_NO, then=refill_confirmed, hint="refill.confirm",
-                            numbered=False,
-                            params=lambda ctx, session: {"medicine": session.data.get("medicine", "")}),
-        },
-    )
-)
-
-
 # -- a question to the nurse: problem, days, danger signs ------------------------------------
 
 
@@ -348,23 +298,6 @@ def _describe_prompt(ctx: Context, session: Session) -> Mapping[str, Any]:
     return {"limit": DESCRIPTION_MAX}
 
 
-registry.flow(
-    Flow(
-        name="nurse",
-        start="problem",
-        steps={
-            "problem": Step(prompt="nurse.problem", options=PROBLEM_OPTIONS, save="problem", next="days",
-                            hint="nurse.problem"),
-            "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger", expects=NUMBER),
-            "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
-                           give_up=danger_unclear, numbered=False),
-            "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,
-                             params=_describe_prompt, free_text=True),
-        },
-    )
-)
-
-
 # -- discreet mode and the inbox -------------------------------------------------------------
 
 
@@ -384,19 +317,78 @@ def inbox(turn: Turn) -> Answer:
     )
 
 
-registry.action(Action("discreet", toggle_discreet, private=True))
-registry.action(Action("inbox", inbox, private=True))
-
 def undo_after_pin(turn: Turn) -> Answer:
     replies, effects = care.undo(turn.ctx)
     return Answer(say=tuple(replies), effects=tuple(effects))
 
 
-registry.action(Action("undo", undo_after_pin, private=True))
-registry.never_muted |= {"nurse"}
-registry.private_when_shared |= {"reading", "nurse", "refill_pick", "send_again"}
-
 # Menu items this module makes real, and the words that reach them from anywhere.
 MENU_DESTINATIONS = {"reading": "reading", "refill": "refill", "nurse": "nurse"}
 PATIENT_KEYWORDS = {"refill": "refill", "nurse": "nurse", "discreet": "discreet", "inbox": "inbox"}
 __all__ = ["DONE", "MENU_DESTINATIONS", "PATIENT_KEYWORDS", "compact_readings"]
+
+
+def register(registry: Registry) -> None:
+    """Add this module's flows and actions to `registry` (see flows.flow_registry)."""
+    registry.flow(
+        Flow(
+            name="reading",
+            start="kind",
+            steps={
+                "kind": Step(prompt="reading.which", options=READING_OPTIONS, save="kind", next="value",
+                             hint="reading.which_hint"),
+                "value": Step(prompt="reading.ask", params=_example, parse=parse_value, then=value_entered,
+                              expects=lambda session: PAIR if session.data.get("kind") == "bp" else NUMBER),
+                "unit": Step(prompt="reading.unit", options=GLUCOSE_UNITS, then=unit_chosen,
+                             params=lambda ctx, session: {"value": session.data.get("entered", "")}),
+            },
+        )
+    )
+    registry.action(Action("end", lambda turn: Answer()))
+    registry.action(Action("pending_readings", pending_readings, private=True))
+    # Open while the person who just gave their PIN sends their reading again (a reading
+    # typed at any step is saved for the unlocked person by the conversation itself).
+    registry.flow(
+        Flow(
+            name="send_again",
+            start="reading",
+            steps={"reading": Step(prompt="reading.send_again", parse=parse_reading_text,
+                                   params=lambda ctx, session: {"name": ctx.person(session.patient_id).display_name},
+                                   then=lambda text, turn: Answer(goto="@end"))},
+            private=True,
+        )
+    )
+    registry.action(Action("refill", refill_start, private=True))
+    registry.flow(
+        Flow(
+            name="refill_pick",
+            start="which",
+            steps={
+                "which": Step(prompt="refill.which", params=medicine_page, choose=_keep_list, parse=parse_medicine,
+                              then=medicine_chosen, hint="refill.which"),
+                "confirm": Step(prompt="refill.confirm", options=YES_NO, then=refill_confirmed, hint="refill.confirm",
+                                numbered=False,
+                                params=lambda ctx, session: {"medicine": session.data.get("medicine", "")}),
+            },
+        )
+    )
+    registry.flow(
+        Flow(
+            name="nurse",
+            start="problem",
+            steps={
+                "problem": Step(prompt="nurse.problem", options=PROBLEM_OPTIONS, save="problem", next="days",
+                                hint="nurse.problem"),
+                "days": Step(prompt="nurse.days", parse=parse_days, save="days", next="danger", expects=NUMBER),
+                "danger": Step(prompt="nurse.danger", options=YES_NO, then=danger_answered, hint="nurse.danger",
+                               give_up=danger_unclear, numbered=False),
+                "describe": Step(prompt="nurse.describe", parse=parse_description, then=described,
+                                 params=_describe_prompt, free_text=True),
+            },
+        )
+    )
+    registry.action(Action("discreet", toggle_discreet, private=True))
+    registry.action(Action("inbox", inbox, private=True))
+    registry.action(Action("undo", undo_after_pin, private=True))
+    registry.never_muted |= {"nurse"}
+    registry.private_when_shared |= {"reading", "nurse", "refill_pick", "send_again"}

@@ -18,11 +18,11 @@ from flows.catalog import Catalog
 from flows.context import Context
 from flows.danger import urgent_in
 from flows.engine import Message, Outcome, Session, msg
+from flows.flow_registry import build_registry
 from flows.normalise import normalise
-from flows.patient_flows import registry
 from flows.runner import Runner, prompt_of
 
-runner = Runner(registry)
+runner = Runner(build_registry())
 
 KEYWORDS = ("stop", "start", "help", "menu", "back", "lang", "undo", *PATIENT_KEYWORDS)
 # The opt-out words the carrier (Twilio) acts on and confirms by itself. For any other stop
@@ -137,7 +137,7 @@ def _close_stale_tasks(session: Session, ctx: Context) -> None:
     says who they are again), "send your reading again" only follows straight on from
     the picker it was asked from, and readings kept for someone joining go with an
     unfinished registration."""
-    if session.flow and registry.private(session.flow, shared=True) and not session.unlocked(ctx.now):
+    if session.flow and runner.registry.private(session.flow, shared=True) and not session.unlocked(ctx.now):
         session.clear_flow()
         session.patient_id = None
     picking = session.flow == "choose" and not session.misses

@@ -18,8 +18,6 @@ from flows.phones import default_time_zone
 from flows.runner import RESUME, Action, Registry, answered
 from flows.segments import GSM_7, encoding, fold_to_gsm
 
-registry = Registry()
-
 YES_NO = (Option("yes", msg("option.yes"), "words.yes"), Option("no", msg("option.no"), "words.no"))
 LANGUAGE_OPTIONS = (
     Option("en", "English", "words.lang.en"),
@@ -168,32 +166,6 @@ def parse_new_name(text: str, ctx: Context, data: Mapping[str, Any]) -> str:
     return name
 
 
-registry.flow(
-    Flow(
-        name="join",
-        start="consent",
-        steps={
-            "consent": Step(prompt="join.welcome", options=YES_NO + WELCOME_LANGUAGES, then=join_consent,
-                            hint="join.yes_no", numbered=False),
-            "name": Step(prompt="join.name", parse=parse_new_name, save="name", next="birth_year"),
-            "birth_year": Step(
-                prompt="join.birth_year",
-                parse=parse_birth_year,
-                save="birth_year",
-                next="pin",
-                params=lambda ctx, session: {"name": short_name(session.data.get("name", ""))},
-                expects=NUMBER,
-            ),
-            "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin, expects=PIN),
-            "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False,
-                              expects=PIN),
-        },
-    )
-)
-
-registry.action(Action("goodbye", lambda turn: Answer(session={"patient_id": None})))
-
-
 # -- consent and PIN for patients the clinic enrolled ------------------------------------
 
 
@@ -239,34 +211,6 @@ PIN_STEPS = {
     "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=set_pin_confirm, backable=False,
                       expects=PIN),
 }
-
-registry.flow(
-    Flow(
-        name="consent",
-        start="consent",
-        steps={
-            "consent": Step(
-                prompt="consent.ask", options=YES_NO, then=consent_answer, hint="consent.yes_no", params=_person_name,
-                numbered=False,
-            ),
-            **PIN_STEPS,
-        },
-        finish=setup_finish,
-    )
-)
-
-registry.flow(
-    Flow(
-        name="newpin",
-        start="pin",
-        steps={
-            **PIN_STEPS,
-            "pin": Step(prompt="pin.new_needed", parse=parse_pin, then=remember_pin, params=_person_name,
-                        hint="pin.choose.hint", expects=PIN),
-        },
-        finish=setup_finish,
-    )
-)
 
 
 # -- who is texting, and the PIN check -------------------------------------------------
@@ -343,42 +287,11 @@ def check_pin(pin: str, turn: Turn) -> Answer:
     return Answer(say=(msg("pin.wrong", tries=left),), effects=(fx.PinFailed(person.id),), prompt=False)
 
 
-registry.flow(
-    Flow(
-        name="choose",
-        start="who",
-        steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint",
-                           keep_choices=True)},
-    )
-)
-
-
-registry.flow(
-    Flow(
-        name="unlock",
-        start="pin",
-        steps={
-            "pin": Step(prompt="pin.ask", parse=parse_pin, then=check_pin, hint="pin.choose.hint",
-                        params=_person_name, backable=False, expects=PIN),
-        },
-    )
-)
-
-
 # -- the main menu and what it leads to --------------------------------------------------
 
 
 def menu_choice(choice: str, turn: Turn) -> Answer:
     return Answer(goto="@" + choice)
-
-
-registry.flow(
-    Flow(
-        name="menu",
-        start="main",
-        steps={"main": Step(prompt="menu.main", options=MENU_OPTIONS, then=menu_choice, hint="menu.hint")},
-    )
-)
 
 
 def language_chosen(language: str, turn: Turn) -> Answer:
@@ -394,25 +307,12 @@ def language_chosen(language: str, turn: Turn) -> Answer:
     return Answer(goto=DONE, say=(msg("language.done"),), effects=effects, session={"language": language})
 
 
-registry.flow(
-    Flow(
-        name="language",
-        start="pick",
-        steps={"pick": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, then=language_chosen,
-                            hint="language.hint")},
-    )
-)
-
-
 def my_reminders(turn: Turn) -> Answer:
     person = _person(turn)
     medicines = [label for _, label in turn.ctx.directory.medications(person.id)]
     if not medicines:
         return answered("reminders.none", name=person.display_name)
     return answered("reminders.list", name=person.display_name, medicines=", ".join(medicines))
-
-
-registry.action(Action("reminders", my_reminders, private=True))
 
 
 def profile_locked(session: Session, ctx: Context) -> bool:
@@ -426,10 +326,6 @@ def locked_notice(turn: Turn) -> Answer:
     until = person.locked_until.astimezone(ZoneInfo(person.time_zone)).strftime("%H:%M")
     return Answer(say=(msg("pin.locked_until", name=person.display_name, time=until),),
                   session={"patient_id": None, "unlocked_until": None})
-
-
-registry.action(Action("locked", locked_notice))
-registry.locked = profile_locked
 
 
 # -- where a sender lands ----------------------------------------------------------------
@@ -446,7 +342,7 @@ def ctx_home(session: Session, ctx: Context) -> str:
     return "choose"
 
 
-registry.home = ctx_home
+MENU_STEP = Step(prompt="menu.main", options=MENU_OPTIONS, then=menu_choice, hint="menu.hint")
 
 
 def menu_message(key: str = "menu.main") -> Message:
@@ -454,4 +350,94 @@ def menu_message(key: str = "menu.main") -> Message:
     options numbered by the engine: for anything that shows the menu outside a step."""
     from flows.runner import prompt_of
 
-    return prompt_of(registry.flows["menu"].steps["main"], Session(), None, key, short=key == "menu.hint")
+    return prompt_of(MENU_STEP, Session(), None, key, short=key == "menu.hint")
+
+
+def register(registry: Registry) -> None:
+    """Add this module's flows and actions to `registry` (see flows.flow_registry)."""
+    registry.flow(
+        Flow(
+            name="join",
+            start="consent",
+            steps={
+                "consent": Step(prompt="join.welcome", options=YES_NO + WELCOME_LANGUAGES, then=join_consent,
+                                hint="join.yes_no", numbered=False),
+                "name": Step(prompt="join.name", parse=parse_new_name, save="name", next="birth_year"),
+                "birth_year": Step(
+                    prompt="join.birth_year",
+                    parse=parse_birth_year,
+                    save="birth_year",
+                    next="pin",
+                    params=lambda ctx, session: {"name": short_name(session.data.get("name", ""))},
+                    expects=NUMBER,
+                ),
+                "pin": Step(prompt="pin.choose", parse=parse_pin, then=remember_pin, expects=PIN),
+                "pin_again": Step(prompt="pin.confirm", parse=parse_pin, then=join_confirm_pin, backable=False,
+                                  expects=PIN),
+            },
+        )
+    )
+    registry.action(Action("goodbye", lambda turn: Answer(session={"patient_id": None})))
+    registry.flow(
+        Flow(
+            name="consent",
+            start="consent",
+            steps={
+                "consent": Step(
+                    prompt="consent.ask", options=YES_NO, then=consent_answer, hint="consent.yes_no",
+                    params=_person_name, numbered=False,
+                ),
+                **PIN_STEPS,
+            },
+            finish=setup_finish,
+        )
+    )
+    registry.flow(
+        Flow(
+            name="newpin",
+            start="pin",
+            steps={
+                **PIN_STEPS,
+                "pin": Step(prompt="pin.new_needed", parse=parse_pin, then=remember_pin, params=_person_name,
+                            hint="pin.choose.hint", expects=PIN),
+            },
+            finish=setup_finish,
+        )
+    )
+    registry.flow(
+        Flow(
+            name="choose",
+            start="who",
+            steps={"who": Step(prompt="choose.who", choose=profile_options, then=profile_chosen, hint="choose.hint",
+                               keep_choices=True)},
+        )
+    )
+    registry.flow(
+        Flow(
+            name="unlock",
+            start="pin",
+            steps={
+                "pin": Step(prompt="pin.ask", parse=parse_pin, then=check_pin, hint="pin.choose.hint",
+                            params=_person_name, backable=False, expects=PIN),
+            },
+        )
+    )
+    registry.flow(
+        Flow(
+            name="menu",
+            start="main",
+            steps={"main": MENU_STEP},
+        )
+    )
+    registry.flow(
+        Flow(
+            name="language",
+            start="pick",
+            steps={"pick": Step(prompt="language.choose", options=LANGUAGE_OPTIONS, then=language_chosen,
+                                hint="language.hint")},
+        )
+    )
+    registry.action(Action("reminders", my_reminders, private=True))
+    registry.action(Action("locked", locked_notice))
+    registry.locked = profile_locked
+    registry.home = ctx_home

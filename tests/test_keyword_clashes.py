@@ -20,7 +20,6 @@ from flows.catalog import LANGUAGES, default_catalog, strip_accents
 from flows.context import Context, FlowConfig, PatientView
 from flows.conversation import keyword_at, runner
 from flows.engine import Message, Session
-from flows.patient_flows import registry
 from flows.runner import prompt_of
 
 CATALOG = default_catalog()
@@ -69,7 +68,7 @@ def session_at(language: str, flow: str, step: str) -> Session:
     return Session(language=language, flow=flow, step=step, data=dict(DATA), patient_id=1, updated_at=NOW.isoformat())
 
 
-STEPS = [(flow.name, name) for flow in registry.flows.values() for name in flow.steps]
+STEPS = [(flow.name, name) for flow in runner.registry.flows.values() for name in flow.steps]
 
 
 def render(language: str, message: Message) -> str:
@@ -81,7 +80,7 @@ def rendered(language: str, flow: str, step: str) -> list[str]:
     """The step's prompt and what a sender who answers nonsense is told."""
     ctx = context()
     session = session_at(language, flow, step)
-    texts = [render(language, prompt_of(registry.flows[flow].steps[step], session, ctx))]
+    texts = [render(language, prompt_of(runner.registry.flows[flow].steps[step], session, ctx))]
     if not runner.accepts(session_at(language, flow, step), "@@", ctx):  # free text has no miss
         miss = runner.answer(session_at(language, flow, step), "@@", ctx)
         texts += [render(language, m) for m in miss.replies]
@@ -108,7 +107,7 @@ def test_option_words_are_not_keywords(language, flow, step):
     ctx = context()
     same_meaning = {"language": "lang", "refill": "refill", "nurse": "nurse"}
     session = session_at(language, flow, step)
-    for option in registry.flows[flow].steps[step].options_for(ctx, session):
+    for option in runner.registry.flows[flow].steps[step].options_for(ctx, session):
         for word in ctx.words(language, option.words) if option.words else ():
             keyword = keyword_at(word, session_at(language, flow, step), ctx)
             assert keyword in (None, same_meaning.get(option.value)), (
