@@ -29,6 +29,7 @@ from flows.patient_flows import short_name
 from flows.service.apply import EffectApplier
 from flows.service.directory import StoreDirectory, brief_view, patient_view
 from flows.service.pins import prepare as prepare_pins
+from flows.turn import open_session, session_change
 from storage import Store
 from storage.conversations import Contact
 from storage.store import iso
@@ -224,12 +225,7 @@ class ConversationService:
         the replies and the language to say them in (a LANG answer changes it for its
         own reply)."""
         stored = session.to_dict()
-        if not session.updated_at:
-            # A new conversation speaks the language of the patient(s) on this phone.
-            session.language = people[0].language if people else self.config.default_language
-        person = next((p for p in people if p.id == session.patient_id), None)
-        if session.patient_id and person is None:
-            session.patient_id = None  # the patient left this phone (number changed)
+        person = open_session(session, people, self.config.default_language)
         ctx = Context(
             now=now,
             sender=inbound.sender,
@@ -264,12 +260,5 @@ class ConversationService:
         plan.actor = f"staff:{staff[0]}" if staff else (f"patient:{person.short_id}" if person else "sender")
         plan.effects = list(outcome.effects)
         session = outcome.session
-        if session.flow is None and session.patient_id is None and not people and not session.data:
-            # Someone who said no (or only asked for help) leaves nothing behind.
-            plan.session_change = "delete"
-        elif session.flow is not None or session.to_dict() != stored:
-            # The idle clock only matters while a question is open; a text that changed
-            # nothing else (a reading, HELP) does not rewrite the sealed session.
-            session.updated_at = iso(now)
-            plan.session, plan.session_change = session, "save"
+        plan.session, plan.session_change = session, session_change(session, stored, people, now)
         return outcome.replies, session.language

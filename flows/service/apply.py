@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flows import effects as fx
-from flows.care import local_time
+from flows.alert_text import alert_message
 from flows.engine import Message, msg
 from flows.patient_flows import short_name
 from flows.phones import default_time_zone
@@ -154,23 +154,13 @@ class EffectApplier:
         alert = store.alerts.raise_alert(ref=ref, patient_id=patient.id if patient else None, reason=reason,
                                          submission_id=self.submission_id)
         via = "sms" if self.actor.startswith("patient") or self.actor == "sender" else "chw"
-        rules = self.service.rules
-        params = {"ref": ref, "summary": effect.summary, "time": local_time(self.now, zone), "phone": self.sender,
-                  "count": rules.trend_count, "days": f"{rules.trend_days:g}"}
-        if patient is None:
-            if effect.relayed:
-                who = msg("alert.who_relay", patient_id=effect.candidates[0] if effect.candidates else "?")
-            else:
-                who = msg("alert.who_shared") if effect.candidates else msg("alert.who_new")
-            advice = msg("alert.advice_given" if effect.reachable else "alert.no_sms")
-            message = msg("alert.clinician_unknown", who=who, action=advice, **params)
-        else:
-            # The sender's own text, from a phone the carrier blocks us from: no advice
-            # reached them, whatever the step said, so the clinician must call.
-            blocked = not self.actor.startswith("staff:") and self.store.contacts.get(self.phone_index).carrier_blocked
-            key = "alert.clinician" if effect.reachable and not blocked else "alert.clinician_no_sms"
-            message = msg(key if effect.urgent else "alert.trend_clinician", name=short_name(patient.name),
-                          patient_id=patient.short_id, **params)
+        # The sender's own text, from a phone the carrier blocks us from: no advice
+        # reached them, whatever the step said, so the clinician must call.
+        blocked = bool(patient) and not self.actor.startswith("staff:") and self.store.contacts.get(
+            self.phone_index).carrier_blocked
+        message = alert_message(effect, ref=ref, patient=(short_name(patient.name), patient.short_id) if patient
+                                else None, sender=self.sender, now=self.now, zone=zone, rules=self.service.rules,
+                                blocked=blocked)
         self._alert_staff(alert.id, message)
         subject = f"patient:{patient.short_id}" if patient else "sender"
         self.record("alert.raised", subject, f"ref={ref} urgent={effect.urgent} via={via}")
