@@ -17,6 +17,7 @@ from pathlib import Path
 from flows.conversation import runner
 from flows.engine import CHOICE, NUMBER, PAIR, TEXT, Message, Session, Step
 from flows.patient_flows import LANGUAGE_OPTIONS
+from flows.readings import KINDS
 from flows.service import STATIC_PARAMS, ConversationService, Handled, Inbound
 from ivr import keypad, speech
 from ivr.keypad import ONE_KEY, Gather
@@ -28,6 +29,8 @@ SILENCES_BEFORE_GOODBYE = 2
 RECORDING_SECONDS = 60
 # Where the engine waits for words a keypad cannot type: the nurse hears a recording.
 RECORDED_STEPS = {("nurse", "describe")}
+# Flows a caller cannot take part in: joining needs a name typed.
+SMS_ONLY_FLOWS = {"join"}
 
 
 class CallTurn:
@@ -79,11 +82,39 @@ class CallTurn:
                    self.say(language, "voice.keys")]
         return self._after_engine(line, welcome, handled)
 
+    def staff_caller(self, line: Line) -> str:
+        language = self.service.config.default_language
+        line.language = language
+        return self._goodbye(line, [self.say(language, "voice.staff_line", clinic=self.service.config.clinic_name)])
+
+    def opted_out(self, line: Line) -> str:
+        """A number that texted STOP: told how to come back (a call changes nothing)."""
+        people = self.store.patients.briefs_on_phone(self.store.phone_index(self.caller))
+        line.language = people[0].language if people else self.service.config.default_language
+        return self._goodbye(line, [self.say(line.language, "voice.opted_out", clinic=self.service.config.clinic_name)])
+
+    def left(self, line: Line) -> None:
+        """The caller hung up: a question that must not be dropped (a danger sign) is left
+        the way a texter leaves it, with MENU, so the clinician is told."""
+        session = self._session()
+        step = runner.current_step(session)
+        if step is not None and (step.give_up is not None or session.flow in runner.registry.never_muted):
+            self._engine(line, "menu", "end")
+
     # -- one turn of keys ----------------------------------------------------------------
 
     def keys(self, line: Line, digits: str, finished_on_key: str) -> str:
         if line.phase == CHOOSING_LANGUAGE:
             return self._language_chosen(line, digits)
+        if line.phase in (READBACK, CONNECT_OFFER) and finished_on_key != "#" and digits in ("9", "0", "*"):
+            # The keys said at the start of every call mean the same here.
+            if digits == "9":
+                return self._ask(line, [], self._question(line), ONE_KEY)
+            reading_again = line.phase == READBACK and digits == "*"
+            line.phase, line.candidate, line.first = ENGINE, None, None
+            if reading_again:
+                return self._ask(line, [], self._value_question(line), Gather())
+            return self._after_engine(line, [], self._engine(line, "menu" if digits == "0" else "back", line.next))
         if line.phase == READBACK:
             return self._readback_answered(line, digits, finished_on_key)
         if line.phase == CONNECT_OFFER:
@@ -102,7 +133,7 @@ class CallTurn:
             line.first = read.first
             return self._ask(line, [], [self.say(line.language, "voice.bp_bottom")], Gather())
         if read.problem is not None:
-            line.first = None
+            # A slip on the bottom number keeps the top one: asked again, not shifted.
             problem = "voice.number_needed" if expects in (NUMBER, PAIR) else "voice.not_understood"
             return self._ask(line, [self.say(line.language, problem)], self._question(line), self._gather_now(line))
         if step is None:
@@ -120,7 +151,7 @@ class CallTurn:
         return self._after_engine(line, [], self._engine(line, read.text, line.next))
 
     def _language_chosen(self, line: Line, digits: str) -> str:
-        index = int(digits) - 1 if digits.isdigit() and len(digits) == 1 else -1
+        index = int(digits) - 1 if len(digits) == 1 and digits in "123456789" else -1
         if not 0 <= index < len(LANGUAGE_OPTIONS):
             offers = [Spoken(**q) for q in line.question]
             return self._ask(line, [], offers, ONE_KEY)
@@ -131,7 +162,10 @@ class CallTurn:
     def _readback_answered(self, line: Line, digits: str, finished_on_key: str) -> str:
         if digits == "1" and line.candidate:
             text, line.phase, line.candidate = line.candidate, ENGINE, None
-            return self._after_engine(line, [], self._engine(line, text, line.next))
+            kind = KINDS.get(self._session().data.get("kind", ""))
+            # Sent as a reading ("GLU 0"), so a value of 0 is a value, never the menu word.
+            return self._after_engine(line, [], self._engine(line, f"{kind.codes[0]} {text}" if kind else text,
+                                                             line.next))
         if digits in ("2", "*"):
             line.phase, line.candidate = ENGINE, None
             return self._ask(line, [], self._value_question(line), Gather())
@@ -144,6 +178,8 @@ class CallTurn:
     # -- silence ----------------------------------------------------------------------
 
     def silence(self, line: Line) -> str:
+        if line.phase == RECORDING:
+            return self.no_message(line)
         line.silences += 1
         if line.silences >= SILENCES_BEFORE_GOODBYE:
             return self._goodbye(line, [self.say(line.language, "voice.goodbye_silence")])
@@ -167,6 +203,10 @@ class CallTurn:
     def _after_engine(self, line: Line, before: list[Spoken], handled: Handled) -> str:
         session = self._session()
         line.language = session.language
+        if session.flow in SMS_ONLY_FLOWS and not any(s.key == "voice.join_by_sms" for s in before):
+            # Someone new on a shared phone joins by SMS (a name cannot be keyed in).
+            note = self.say(line.language, "voice.join_by_sms")
+            return self._after_engine(line, before + [note], self._engine(line, "menu", f"{line.next}j"))
         if len(handled.keys) == len(handled.replies):
             said = [Spoken(text, key, recordable=same) for text, key, same in
                     zip(handled.replies, handled.keys, handled.same_for_all, strict=True)]
@@ -200,7 +240,15 @@ class CallTurn:
         turn = line.next + 1
         return speech.record(statements + [self.say(line.language, "voice.record")], line.language,
                              action=f"{self.base}/t/{turn}/recorded", status=f"{self.base}/recording",
-                             max_seconds=RECORDING_SECONDS, prompt_url=self._url)
+                             silence=f"{self.base}/t/{turn}/silence", max_seconds=RECORDING_SECONDS,
+                             prompt_url=self._url)
+
+    def no_message(self, line: Line) -> str:
+        """Nothing was said after the beep (Twilio records nothing and moves on): the
+        question still reaches the nurse, who is asked to call back."""
+        line.phase = ENGINE
+        text = self.service.render(line.language, Message("voice.no_message", {}), "sms")
+        return self._after_engine(line, [], self._engine(line, text, line.next))
 
     def recorded(self, line: Line, recording_sid: str, recording_url: str) -> str:
         """A voice message was left for the nurse: the consult is opened with it."""

@@ -20,7 +20,7 @@ LINE, CONVERSATION = "call-line", "call"
 
 # Where a call is between turns, when it is not simply at a step of a flow.
 CHOOSING_LANGUAGE, ENGINE, READBACK, RECORDING = "language", "engine", "readback", "recording"
-CONNECT_OFFER, DIALING = "connect-offer", "dialing"
+CONNECT_OFFER, DIALING, ENDED = "connect-offer", "dialing", "ended"
 
 
 @dataclass
@@ -58,7 +58,13 @@ def save(store: Store, call_sid: str, line: Line) -> None:
     store.sessions.save(keys_of(store, call_sid)[0], asdict(line))
 
 
-def forget(store: Store, call_sid: str) -> None:
-    """The call ended: nothing of it needs keeping (what it stored is in the records)."""
-    for key in keys_of(store, call_sid):
-        store.sessions.delete(key)
+def end(store: Store, call_sid: str) -> None:
+    """The call ended: its conversation goes (what it stored is in the records). The line
+    stays, marked ended, so a request that reuses the CallSid gets a goodbye, never the
+    old call's answers; a voice message still being recorded keeps both until it is in."""
+    line = load(store, call_sid)
+    if line is None or line.phase == RECORDING:
+        return
+    store.sessions.delete(keys_of(store, call_sid)[1])
+    line.phase, line.last, line.question, line.first, line.candidate = ENDED, "", [], None, None
+    save(store, call_sid, line)

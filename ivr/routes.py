@@ -33,6 +33,8 @@ log = logging.getLogger("lowband.voice")
 _CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 _RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
 ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# Where Twilio keeps a call's recordings; a URL elsewhere is not Twilio's.
+TWILIO_RECORDINGS = "https://api.twilio.com/"
 MAX_RUNG = 5  # nurses rung at once for one caller
 
 
@@ -80,6 +82,8 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
         if line is not None and line.caller != caller_index:
             log.warning("refused a CallSid replayed from another number")
             return Response("This CallSid belongs to another caller.\n", 400, mimetype="text/plain")
+        if line is not None and line.phase == lines.ENDED:
+            return _xml(speech.goodbye([], line.language))  # a CallSid used again after its call ended
         if turn is None:  # /voice: a new call, or Twilio asking again for its start
             line = line or Line(caller=caller_index)
             turn = 0
@@ -104,8 +108,12 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
     @bp.post("/voice")
     def answer() -> Response:
         def start(call: CallTurn, line: Line) -> str:
-            known = call.store.patients.count_on_phone(call.store.phone_index(call.caller)) > 0
-            return call.start(line, known)
+            index = call.store.phone_index(call.caller)
+            if call.store.staff.brief_by_phone_index(index) is not None:
+                return call.staff_caller(line)
+            if call.store.contacts.is_opted_out(index):
+                return call.opted_out(line)
+            return call.start(line, call.store.patients.count_on_phone(index) > 0)
 
         return _turn(None, start)
 
@@ -123,8 +131,12 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
     def recorded(turn: int) -> Response:
         recording_sid = request.form.get("RecordingSid", "")
         url = request.form.get("RecordingUrl", "")
-        if not _RECORDING_SID.fullmatch(recording_sid) or not url.startswith("https://"):
-            return _turn(turn, lambda call, line: call.silence(line))  # nothing recorded: asked again
+        store = get_store()
+        if (not _RECORDING_SID.fullmatch(recording_sid) or not url.startswith(TWILIO_RECORDINGS)
+                or store.consults.has_recording(recording_sid)):
+            # Nothing usable was recorded (or it already belongs to a consult): the
+            # question still goes to the nurse, who is asked to call back.
+            return _turn(turn, lambda call, line: call.no_message(line))
         return _turn(turn, lambda call, line: call.recorded(line, recording_sid, url))
 
     @bp.post("/voice/t/<int:turn>/dialed")
@@ -168,8 +180,14 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
         sid = request.form.get("CallSid", "")
         if _CALL_SID.fullmatch(sid) and request.form.get("CallStatus", "") in ENDED:
             store = get_store()
+            line = lines.load(store, sid)
+            who = _call()
+            if line is not None and not isinstance(who, Response) and who[1] and line.phase == lines.ENGINE:
+                # Hung up half-way through a triage: the clinician hears of it, as when
+                # a texter leaves it (the engine's own rule for leaving a safety question).
+                CallTurn(store, service, sid, who[1], prompt_url=prompt_url).left(line)
             with store.write():
-                lines.forget(store, sid)
+                lines.end(store, sid)
         return Response(status=204)
 
     @bp.errorhandler(Exception)

@@ -78,15 +78,18 @@ def ask(statements: Sequence[Spoken], question: Sequence[Spoken], language: str,
     return str(response)
 
 
-def record(statements: Sequence[Spoken], language: str, *, action: str, status: str, max_seconds: int,
-           prompt_url=no_prompt) -> str:
-    """Say the statements, then record a voice message (ended by # or silence)."""
+def record(statements: Sequence[Spoken], language: str, *, action: str, status: str, silence: str,
+           max_seconds: int, prompt_url=no_prompt) -> str:
+    """Say the statements, then record a voice message (ended by # or silence). Twilio
+    calls `action` only when something was recorded; otherwise it goes on to the next
+    verb, a redirect to `silence`, so the question is not lost with the call."""
     response = VoiceResponse()
     for line in statements:
         _say(response, line, language, prompt_url)
     response.record(action=action, method="POST", max_length=max_seconds, finish_on_key="#", play_beep=True,
                     timeout=5, recording_status_callback=status, recording_status_callback_method="POST",
                     trim="trim-silence")
+    response.redirect(silence, method="POST")
     return str(response)
 
 

@@ -115,6 +115,10 @@ class ConsultRepository:
         )
         return self.by_ref(ref)
 
+    def has_recording(self, recording_sid: str) -> bool:
+        index = self.store.cipher.blind_index("recording", recording_sid)
+        return self.store.one("SELECT 1 FROM consults WHERE recording_index = ?", (index,)) is not None
+
     def recording_done(self, recording_sid: str, state: str) -> Consult | None:
         """Twilio's word on a voice message ("completed", "failed", "absent"): kept on its
         consult, which is returned (None when no consult holds that recording)."""

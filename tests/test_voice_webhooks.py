@@ -85,13 +85,22 @@ def test_a_call_from_a_withheld_number_is_told_goodbye_and_nothing_is_stored(twi
     assert counts(installation.db) == before
 
 
-def test_when_the_call_ends_its_state_is_forgotten(twilio, installation, clinic):
+def test_when_the_call_ends_its_conversation_is_forgotten_and_its_sid_answers_nothing_more(
+        twilio, installation, clinic):
     call = Call(twilio, AMINA)
-    call.start()
+    keypad_bp(call, "150", "95")
     call.press("1")
     with_call = counts(installation.db)["sessions"]
     assert call.hang_up().status == 204
-    assert counts(installation.db)["sessions"] == with_call - 2
+    assert counts(installation.db)["sessions"] == with_call - 1  # the line stays only as "ended"
+    # The same CallSid again (a replayed signature): a goodbye, never the old call's answers.
+    again = Call(twilio, AMINA, sid=call.sid)
+    heard = again.start()
+    assert heard.hung_up and heard.said == [] and heard.asked == []
+    for turn in range(1, 7):
+        reply = twilio.post(f"/voice/t/{turn}", again._params(Digits="7", FinishedOnKey=""))
+        assert "saved" not in reply.raw and "Gather" not in reply.raw
+    assert counts(installation.db)["readings"] == 1
 
 
 def _stored(store, short_id: str):

@@ -19,6 +19,7 @@ Calls, in keypad mode (tests/calls/):
     >> 140#                   keys pressed ("1" is one key, "140#" ends with #)
     >> (silence)              no key pressed before the line stops waiting
     >> (again)                Twilio sends the last request again: the answer must not change
+    >> (hang up)              the caller hangs up (Twilio's call status callback)
     >> (recorded)             a voice message was recorded (its SID: RE + 32 zeros, then 1)
     >> (recording failed)     Twilio's recording callback says that message was lost
     >> (nurse answers 1)      the nurse rung picks up, hears the whisper, presses 1
@@ -184,6 +185,11 @@ class ScriptRunner:
                 heard = self.call.start()
             elif action == "(silence)":
                 heard = self.call.silence()
+            elif action == "(hang up)":
+                reply = self.call.hang_up()
+                if reply.status != 204:
+                    self.fail(exchange.line, f"call status callback answered {reply.status}")
+                return
             elif action == "(recorded)":
                 heard = self.call.recorded(RECORDING_SID)
             elif action == "(recording failed)":
