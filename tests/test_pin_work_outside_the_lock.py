@@ -1,46 +1,37 @@
-"""scrypt is slow by design (~45 ms a PIN). Hashing or checking a PIN while holding the
-database's write lock would make every other sender wait, so the webhook does that work
-before it takes the lock. These tests watch where each scrypt call happens."""
+"""A PIN costs ~45 ms of scrypt by design. Neither hashing a new PIN nor checking an
+entered one may happen while the write lock is held: every other sender would wait.
+Found by looking where the work runs, not by timing it."""
 
 from __future__ import annotations
 
-import pytest
-
-import flows.service.pins as pin_work
+import storage.pins
+from flows.service import pins as service_pins
 from tests.helpers.conversation_script import ScriptRunner
 
+PHONE = "+254712345678"
 
-@pytest.fixture
-def scrypt_calls(sms_app, monkeypatch):
-    """Record, for every hash or check, whether a write transaction was open."""
-    conn_of_this_thread = sms_app.extensions["lowband"].store().db.conn
-    calls: list[tuple[str, bool]] = []
-    real_hash, real_verify = pin_work.hash_pin, pin_work.verify_pin
+
+def test_pins_are_hashed_and_checked_with_no_transaction_open(twilio, sms_app, monkeypatch):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", PHONE, "born=1968"])
+        ScriptRunner.add_patient(store, ["5970", "Halima Zawadi", PHONE, "pin=7391", "consent", "born=1994"])
+    connections = [store.db.conn]  # the connection this thread's requests use
+    seen: list[tuple[str, bool]] = []
+    real_hash, real_verify = storage.pins.hash_pin, storage.pins.verify_pin
 
     def hash_pin(*args, **kwargs):
-        calls.append(("hash", conn_of_this_thread.in_transaction))
+        seen.append(("hash", any(c.in_transaction for c in connections)))
         return real_hash(*args, **kwargs)
 
     def verify_pin(*args, **kwargs):
-        calls.append(("verify", conn_of_this_thread.in_transaction))
+        seen.append(("verify", any(c.in_transaction for c in connections)))
         return real_verify(*args, **kwargs)
 
-    monkeypatch.setattr(pin_work, "hash_pin", hash_pin)
-    monkeypatch.setattr(pin_work, "verify_pin", verify_pin)
-    return calls
-
-
-def test_a_new_pin_is_hashed_before_the_write_lock(twilio, scrypt_calls):
-    for text in ["hi", "YES", "Wanjiku Njeri", "1990", "5831", "5831", "1"]:
-        twilio.sms("+254733400401", text)
-    assert scrypt_calls == [("hash", False)]
-
-
-def test_a_pin_is_checked_before_the_write_lock(twilio, sms_app, scrypt_calls):
-    store = sms_app.extensions["lowband"].store()
-    ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", "+254712345678", "pin=1111", "consent"])
-    scrypt_calls.clear()
-    assert "PIN" in twilio.sms("+254712345678", "4").messages[0]
-    assert "tries left" in twilio.sms("+254712345678", "9999").messages[0]
-    assert "medicines" in twilio.sms("+254712345678", "1111").messages[0]
-    assert scrypt_calls == [("verify", False), ("verify", False)]
+    monkeypatch.setattr(service_pins, "hash_pin", hash_pin)
+    monkeypatch.setattr(service_pins, "verify_pin", verify_pin)
+    # Amina consents and sets her PIN; then Halima unlocks her own menu item.
+    for body in ["hi", "1", "YES", "4826", "4826", "MENU", "2", "1", "7391"]:
+        assert twilio.sms(PHONE, body).status == 200
+    assert ("hash", False) in seen and ("verify", False) in seen
+    assert all(not locked for _, locked in seen), seen

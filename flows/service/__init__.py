@@ -28,7 +28,7 @@ from flows.normalise import normalise
 from flows.patient_flows import short_name
 from flows.service.apply import EffectApplier
 from flows.service.directory import StoreDirectory, brief_view, patient_view
-from flows.service.pins import prepare as prepare_pins
+from flows.service.pins import PinWork
 from flows.turn import open_session, session_change
 from storage import Store
 from storage.conversations import Contact
@@ -125,7 +125,7 @@ class ConversationService:
         phone_index = store.phone_index(inbound.sender)
         session_key = inbound.session_key or phone_index
         text = normalise(inbound.body)
-        pins = prepare_pins(store, text, session_key)
+        pins = PinWork()  # PIN checks and hashes, made once, outside the lock, kept across redos
         for _ in range(REDOS):
             previous = store.inbound.replies_for(inbound.sid)
             if previous is not None:
@@ -181,6 +181,9 @@ class ConversationService:
             # the replies are held back, except advice to get care now.
             said, language = self._step(store, inbound, session, people, staff, contact, now, pins, plan,
                                         muted=muted)
+            for effect in plan.effects:
+                if isinstance(effect, fx.SetPin | fx.RegisterPatient):
+                    pins.hash(store, effect.pin)  # the slow hash, made now rather than under the lock
             plan.handled.replies = [self.render(language, m, inbound.channel) for m in said]
             plan.handled.keys = [m.key for m in said]
             plan.handled.same_for_all = [set(m.params) <= STATIC_PARAMS for m in said]
