@@ -15,13 +15,19 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.care_rules import load_rules
+from flows.catalog import default_catalog
+from flows.context import FlowConfig
 from lowband import create_app
 from storage import create_key_file, open_store
 from tests.conftest import TEST_PIN_WORK, Installation
 from tests.helpers.conversation_script import Clock, ScriptRunner
+from tests.helpers.memory_clinic import MemoryClinic, MemoryWorld
 from tests.helpers.twilio_client import AUTH_TOKEN, TwilioClient
 
 PHONE = "+254712345678"
+CATALOG = default_catalog()
+RULES = load_rules()
 FAMILY = [("4376", "Amina Zawadi", "4826", "Metformin"), ("5970", "Halima Zawadi", "7391", "Amlodipine"),
           ("1479", "Neema Zawadi", "5038", "Losartan")]
 READING = re.compile(r"BP (\d{3})/")
@@ -63,10 +69,17 @@ class Family:
     def close(self):
         self.app.extensions["lowband"].close()
 
+    def _send(self, body: str) -> list[str]:
+        return self.twilio.sms(PHONE, body).messages
+
+    def _stored(self, short_id: str) -> list[dict]:
+        patient = self.store.patients.by_short_id(short_id)
+        return [r.measured for r in self.store.readings.for_patient(patient.id)]
+
     def text(self, holder: int, body: str) -> list[str]:
         asked_pin_for = next((i for i, p in enumerate(self.people)
                               if self.last_prompt.startswith(f"{short(p[1])}, please send your 4-digit PIN")), None)
-        replies = self.twilio.sms(PHONE, body).messages
+        replies = self._send(body)
         self.clock.now += timedelta(seconds=10)
         if asked_pin_for is not None and body == self.people[asked_pin_for][2] and replies and not any(
                 w in replies[0] for w in ("not right", "locked")):
@@ -146,9 +159,8 @@ class Family:
 
     def check_records(self) -> None:
         for index, (short_id, *_rest) in enumerate(self.people):
-            patient = self.store.patients.by_short_id(short_id)
-            for reading in self.store.readings.for_patient(patient.id):
-                systolic = reading.measured["systolic"]
+            for measured in self._stored(short_id):
+                systolic = measured["systolic"]
                 # Stored where the reply said, for the person who gave their PIN.
                 assert self.stored_for.get(systolic) == index, f"BP {systolic} stored for {index} unannounced"
                 if not self.walked_away:
@@ -219,3 +231,40 @@ def test_lang_on_a_shared_phone_changes_nobodys_saved_language():
         replies = family.text(1, "3")
         assert replies and "Langue" in replies[0] or "langue" in replies[0], replies
         assert {family.store.patients.by_short_id(s).language for s in ("4376", "5970")} == {"en"}
+
+
+class MemoryFamily(Family):
+    """The same family on the engine alone, records in memory: fast enough for hundreds
+    of random days (the SQLite run above keeps the whole server honest)."""
+
+    def __init__(self, size: int):
+        self.clock = Clock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+        self.clinic = MemoryClinic(CATALOG, FlowConfig(region="KE", time_zone="Africa/Nairobi"), RULES,
+                                   CATALOG.reading_words(), self.clock)
+        world = MemoryWorld(self.clinic)
+        self.people = FAMILY[:size]
+        for short_id, name, pin, medicine in self.people:
+            world.add_patient([short_id, name, PHONE, f"pin={pin}", "consent"])
+            world.add_medicine(short_id, medicine, "5mg", 30)
+        self.typed_by, self.stored_for = {}, {}
+        self.last_pin, self.walked_away, self.last_prompt, self.next_systolic = None, False, "", 100
+
+    def close(self):
+        pass
+
+    def _send(self, body: str) -> list[str]:
+        return self.clinic.text(PHONE, body)
+
+    def _stored(self, short_id: str) -> list[dict]:
+        patient = self.clinic.by_short_id(short_id)
+        return [r.measured for r in self.clinic.readings if r.patient_id == patient.id]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.integers(2, 3), actions=st.lists(action, min_size=1, max_size=20))
+def test_hundreds_of_family_days_on_the_engine_alone(size, actions):
+    family = MemoryFamily(size)
+    for kind, value in actions:
+        family.act(kind, value)
+    family.check_records()
+
