@@ -98,11 +98,11 @@ def _save(reading, turn: Turn) -> Answer:
 def pending_readings(turn: Turn) -> Answer:
     """Readings kept until the sender finished setting up, saved now. On a shared phone
     nothing was kept: the person who just gave their PIN is asked to send theirs again."""
-    pending, turn.session.pending = turn.session.pending, []
+    pending = turn.session.pending
     if any(kept.get("resend") for kept in pending):
-        return Answer(goto="@send_again")
+        return Answer(goto="@send_again", session={"pending": []})
     replies, effects = care.submit_kept(pending, person(turn), turn.ctx)
-    return Answer(say=tuple(replies), effects=tuple(effects))
+    return Answer(say=tuple(replies), effects=tuple(effects), session={"pending": []})
 
 
 def parse_reading_text(text: str, ctx: Context, data: Mapping[str, Any]) -> str:

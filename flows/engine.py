@@ -199,7 +199,13 @@ class Session:
         return bool(self.unlocked_until) and datetime.fromisoformat(self.unlocked_until) > now
 
     def unlock(self, now: datetime, minutes: int) -> None:
-        self.unlocked_until = (now + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+        self.unlocked_until = unlocked_until(now, minutes)
+
+
+def unlocked_until(now: datetime, minutes: int) -> str:
+    """When a PIN given `now` stops opening a person's data: a handler returns it in
+    Answer.session (it sees only a copy of the session)."""
+    return (now + timedelta(minutes=minutes)).isoformat(timespec="seconds")
 
 
 _SESSION_FIELDS = frozenset(f.name for f in dataclasses.fields(Session))
@@ -214,8 +220,9 @@ class Outcome:
 
 @dataclass
 class Turn:
-    """What a handler sees: the session (a copy it may read), the flow's data so far,
-    the context, and the raw normalised text."""
+    """What a handler sees: a copy of the session and of the flow's data so far (it
+    changes them only through the Answer it returns), the context, and the normalised
+    text."""
 
     session: Session
     data: Mapping[str, Any]

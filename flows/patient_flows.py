@@ -12,7 +12,21 @@ from zoneinfo import ZoneInfo
 from flows import care
 from flows import effects as fx
 from flows.context import Context, PatientView
-from flows.engine import DONE, NUMBER, PIN, Answer, Flow, Invalid, Message, Option, Session, Step, Turn, msg
+from flows.engine import (
+    DONE,
+    NUMBER,
+    PIN,
+    Answer,
+    Flow,
+    Invalid,
+    Message,
+    Option,
+    Session,
+    Step,
+    Turn,
+    msg,
+    unlocked_until,
+)
 from flows.enrolment import EnrolmentError, clean_birth_year, clean_name
 from flows.phones import default_time_zone
 from flows.runner import RESUME, Action, Registry, answered
@@ -148,13 +162,13 @@ def join_confirm_pin(pin: str, turn: Turn) -> Answer:
     joined = PatientView(patient_id, short_id, short_name(name), language, has_pin=True, consented=True,
                          time_zone=default_time_zone(ctx.sender, ctx.config.time_zone))
     replies, effects = care.submit_kept(turn.session.pending, joined, ctx)
-    turn.session.unlock(ctx.now, ctx.config.unlock_minutes)
     return Answer(
         say=(msg("join.done", name=short_name(name), patient_id=short_id), *replies),
         effects=(register, *effects),
         goto=DONE,
         # Registered: BACK must not lead into the questions again (a second patient).
-        session={"patient_id": patient_id, "trail": [], "pending": []},
+        session={"patient_id": patient_id, "trail": [], "pending": [],
+                 "unlocked_until": unlocked_until(ctx.now, ctx.config.unlock_minutes)},
     )
 
 
@@ -178,14 +192,18 @@ def _person(turn: Turn):
     return turn.ctx.person(turn.session.patient_id)
 
 
+def _unlock(turn: Turn) -> dict[str, str]:
+    """The session change that opens the person's data for a while (their PIN was right)."""
+    return {"unlocked_until": unlocked_until(turn.ctx.now, turn.ctx.config.unlock_minutes)}
+
+
 def consent_answer(choice: str, turn: Turn) -> Answer:
     person = _person(turn)
     if choice == "no":
         return Answer(say=(msg("consent.declined"),), effects=(fx.DeclineConsent(person.id),), goto="@goodbye")
     consent = fx.RecordConsent(person.id, turn.ctx.config.consent_version)
     if person.has_pin:
-        turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
-        return Answer(effects=(consent,), goto=DONE)
+        return Answer(effects=(consent,), goto=DONE, session=_unlock(turn))
     return Answer(effects=(consent,), goto="pin")
 
 
@@ -193,9 +211,8 @@ def set_pin_confirm(pin: str, turn: Turn) -> Answer:
     if _pin_digest(pin, turn.ctx.sender) != turn.data.get("pin_digest"):
         return mismatch(turn)
     person = _person(turn)
-    turn.session.unlock(turn.ctx.now, turn.ctx.config.unlock_minutes)
     return Answer(
-        goto=DONE, effects=(fx.SetPin(person.id, pin),), data={"pin_digest": None},
+        goto=DONE, effects=(fx.SetPin(person.id, pin),), data={"pin_digest": None}, session=_unlock(turn),
     )
 
 
@@ -233,21 +250,21 @@ def profile_options(ctx: Context, session: Session) -> list[Option]:
 
 
 def profile_chosen(value: str, turn: Turn) -> Answer:
-    session = turn.session
-    session.unlocked_until = None
+    # Whoever is picked, nobody's data stays open from before.
+    closed = {"unlocked_until": None}
     if value == GONE:
-        return Answer(goto=None)  # that person left this phone meanwhile: ask again
+        return Answer(goto=None, session=closed)  # that person left this phone meanwhile: ask again
     if value == "new":
         if len(turn.ctx.people) >= MAX_PROFILES:
             # One more would not fit the picker: it would be enrolled but unreachable.
-            return Answer(goto=None, say=(msg("choose.full", count=MAX_PROFILES),), prompt=False)
-        session.patient_id = None
-        return Answer(goto="@join")
-    session.patient_id = int(value)
-    destination = destination_for(session.patient_id, session, turn.ctx, shared=True)
-    if destination == "menu" and session.resume:
-        destination = session.resume  # REFILL, NURSE...: what they texted for
-    return Answer(goto="@" + destination)
+            return Answer(goto=None, say=(msg("choose.full", count=MAX_PROFILES),), prompt=False, session=closed)
+        return Answer(goto="@join", session={**closed, "patient_id": None})
+    chosen = turn.session  # a copy: changed here only to ask where the chosen person goes
+    chosen.patient_id, chosen.unlocked_until = int(value), None
+    destination = destination_for(chosen.patient_id, chosen, turn.ctx, shared=True)
+    if destination == "menu" and chosen.resume:
+        destination = chosen.resume  # REFILL, NURSE...: what they texted for
+    return Answer(goto="@" + destination, session={**closed, "patient_id": chosen.patient_id})
 
 
 def destination_for(patient_id: int, session: Session, ctx: Context, *, shared: bool) -> str:
@@ -274,8 +291,8 @@ def check_pin(pin: str, turn: Turn) -> Answer:
     if person.locked(ctx.now):
         return Answer(say=(msg("pin.locked", minutes=config.pin_lock_minutes),), goto="@goodbye")
     if ctx.directory.check_pin(person.id, pin):
-        turn.session.unlock(ctx.now, config.unlock_minutes)
-        return Answer(effects=(fx.PinPassed(person.id),), goto="@" + (turn.session.resume or "menu"))
+        return Answer(effects=(fx.PinPassed(person.id),), goto="@" + (turn.session.resume or "menu"),
+                      session=_unlock(turn))
     # Failures are counted on the patient's record, so starting over does not reset them.
     left = config.pin_attempts - (person.pin_failures + 1)
     if left <= 0:

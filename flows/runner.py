@@ -108,7 +108,7 @@ class Runner:
             return self._start(registry.flows[name], session, ctx, out)
         if name in registry.actions:
             session.clear_flow()
-            answer = registry.actions[name].run(Turn(session, {}, ctx, ""))
+            answer = registry.actions[name].run(Turn(session.copy(), {}, ctx, ""))
             return self._apply_answer(None, answer, session, ctx, out)
         session.clear_flow()
         return self._start(registry.flows[name], session, ctx, out)
@@ -178,7 +178,7 @@ class Runner:
         except Invalid as invalid:
             return self.miss(session, ctx, step, invalid.hint)
         session.misses = 0
-        turn = Turn(session, session.data, ctx, text)
+        turn = Turn(session.copy(), dict(session.data), ctx, text)
         if step.then:
             answer = step.then(value, turn)
         else:
@@ -189,7 +189,7 @@ class Runner:
         session.misses += 1
         if session.misses >= MAX_MISSES and step.give_up is not None:
             session.misses = 0
-            answer = step.give_up(Turn(session, session.data, ctx, ""))
+            answer = step.give_up(Turn(session.copy(), dict(session.data), ctx, ""))
             return self._apply_answer(self.registry.flows[session.flow], answer, session, ctx, Outcome(session))
         if session.misses >= MAX_MISSES:
             # Three misses: stop asking the same question and offer a way out.
@@ -233,7 +233,7 @@ class Runner:
             return self.enter(goto[1:], session, ctx, out)
         if goto == DONE:
             assert flow is not None
-            finish = flow.finish(Turn(session, session.data, ctx, ""))
+            finish = flow.finish(Turn(session.copy(), dict(session.data), ctx, ""))
             return self._apply_answer(None, finish, session, ctx, out)
         assert flow is not None
         if flow.steps[session.step].backable:
