@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flows.service import ConversationService
 from scheduler.escalation import follow_alerts
 from scheduler.overdue import flag_waiting_refills
+from scheduler.reminders import send_due as send_due_reminders
 from sms_gateway.sender import DrainReport, drain
 from sms_gateway.transports import Transport
 from storage import Store
@@ -35,6 +36,9 @@ def dispatch_once(
     send what the outbox holds."""
     if service is not None:
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
+        reminded = send_due_reminders(store, service, now or store.now())
+        if reminded.sent or reminded.missed:
+            log.info("reminders: %d sent, %d missed", len(reminded.sent), len(reminded.missed))
     # Alerts whose messages failed since the last pass (a late carrier report) are
     # passed on first; and an alert passed on while draining (its messages refused) has
     # the next people's messages sent in this same pass.

@@ -329,6 +329,27 @@ def contact_version(db: Database) -> None:
     db.execute("ALTER TABLE contacts ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations(name="0012_reminders")
+def reminders(db: Database) -> None:
+    # A rule (what, at which local times, on which days) is sealed: it names a medicine or
+    # a condition. Only when it is next due is in clear, for the dispatcher's query;
+    # `next_send_at` is that moment moved past the patient's quiet hours.
+    db.execute(
+        "CREATE TABLE reminders (id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL REFERENCES patients(id), "
+        "rule BLOB NOT NULL, next_due_at TEXT, next_send_at TEXT, active INTEGER NOT NULL DEFAULT 1, "
+        "paused_until TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX reminders_due ON reminders(active, next_send_at)")
+    db.execute("CREATE INDEX reminders_patient ON reminders(patient_id)")
+    # One row per occurrence: the unique key is what makes a reminder go out once,
+    # whatever runs twice; the answer (taken or skipped) is adherence, sealed.
+    db.execute(
+        "CREATE TABLE reminder_sends (id INTEGER PRIMARY KEY, reminder_id INTEGER NOT NULL REFERENCES reminders(id), "
+        "due_at TEXT NOT NULL, state TEXT NOT NULL, outbox_id INTEGER, answer BLOB, answered_at TEXT, "
+        "created_at TEXT NOT NULL, UNIQUE (reminder_id, due_at))"
+    )
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

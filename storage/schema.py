@@ -56,6 +56,11 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
                         "recording_state": CLEAR}),
     "held_messages": ("id", {"id": CLEAR, "patient_id": CLEAR, "body": SEALED, "created_at": CLEAR,
                              "read_at": CLEAR}),
+    "reminders": ("id", {"id": CLEAR, "patient_id": CLEAR, "rule": SEALED, "next_due_at": CLEAR,
+                          "next_send_at": CLEAR, "active": CLEAR, "paused_until": CLEAR, "created_at": CLEAR,
+                          "updated_at": CLEAR}),
+    "reminder_sends": ("id", {"id": CLEAR, "reminder_id": CLEAR, "due_at": CLEAR, "state": CLEAR,
+                              "outbox_id": CLEAR, "answer": SEALED, "answered_at": CLEAR, "created_at": CLEAR}),
     "oncall": ("id", {"id": CLEAR, "staff_id": CLEAR, "starts_at": CLEAR, "ends_at": CLEAR, "created_at": CLEAR}),
     "alerts": ("id", {"id": CLEAR, "ref": CLEAR, "patient_id": CLEAR, "submission_id": CLEAR, "reason": SEALED,
                       "status": CLEAR, "handled_by": CLEAR, "created_at": CLEAR, "updated_at": CLEAR,
@@ -86,6 +91,8 @@ BUCKETS: dict[tuple[str, str], int] = {
     # A conversation's state grows with where it is (a CHW's last registration, readings
     # kept until consent): one size for the usual ones.
     ("sessions", "state"): 512,
+    # A rule names a medicine or a reading kind: one size for all of them.
+    ("reminders", "rule"): 256,
 }
 # Sealed lists of messages given room by how many they hold, not by what they say: a text
 # that replays five readings kept before a PIN gets five replies, and five urgent ones

@@ -276,6 +276,12 @@ class Store:
         return MedicationRepository(self)
 
     @cached_property
+    def reminders(self):
+        from storage.reminders import ReminderRepository
+
+        return ReminderRepository(self)
+
+    @cached_property
     def sessions(self):
         from storage.conversations import SessionRepository
 

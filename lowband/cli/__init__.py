@@ -18,6 +18,7 @@ from lowband.cli.patient_admin import patients_close, patients_merge, patients_r
 from lowband.cli.patient_import import patients_import
 from lowband.cli.people import meds, patients, users
 from lowband.cli.readings import readings
+from lowband.cli.reminders import reminders
 from lowband.cli.security import audit, keys
 from lowband.cli.setup import backup, init, restore, serve
 from lowband.cli.staff_admin import users_activate, users_deactivate, users_set
@@ -35,8 +36,8 @@ def cli() -> None:
     """
 
 
-for command in (init, serve, simulate, patients, meds, readings, users, alerts, refills, consults, outbox, dispatch,
-                keys, backup, restore, audit, doctor):
+for command in (init, serve, simulate, patients, meds, readings, reminders, users, alerts, refills, consults, outbox,
+                dispatch, keys, backup, restore, audit, doctor):
     cli.add_command(command)
 for command in (patients_import, patients_set, patients_close, patients_reopen, patients_merge):
     patients.add_command(command)

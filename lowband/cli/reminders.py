@@ -1,0 +1,120 @@
+"""`lowband reminders`: medicine and reading reminders, in each patient's own time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from flows.readings import KINDS
+from lowband.cli.base import emit, json_option, parse_moment, runtime, settings, store
+from lowband.cli.enrolling import find_patient, open_record
+from scheduler.occurrence import WEEKDAYS
+from scheduler.reminders import due_now, parse_times, schedule
+from storage.errors import NotFound
+from storage.store import iso
+
+
+@click.group()
+def reminders() -> None:
+    """Reminders at the patient's own local time, never in quiet hours (21:00-07:00)."""
+
+
+@reminders.command("add")
+@click.argument("patient_id")
+@click.option("--medicine", help="A medicine the patient has (its name, as in `patients show`).")
+@click.option("--reading", type=click.Choice(sorted(KINDS)), help="Remind to send this reading instead.")
+@click.option("--times", required=True, help="Local times, like 08:00,20:00.")
+@click.option("--days", default="", help="Only on these days, like mon,thu (every day when left out).")
+@click.option("--start", help="First possible time (ISO with offset), e.g. when a treatment starts; default now.")
+def reminders_add(patient_id: str, medicine: str | None, reading: str | None, times: str, days: str,
+                  start: str | None) -> None:
+    """Remind a patient of a medicine or a reading, at local times.
+
+    PATIENT_ID is the short ID. Times are the patient's own (their time zone).
+    """
+    if bool(medicine) == bool(reading):
+        raise click.ClickException("give either --medicine NAME or --reading KIND")
+    try:
+        wall_times = parse_times(times)
+    except ValueError as error:
+        raise click.ClickException(f"--times: {error}") from None
+    weekdays = [d.strip().lower()[:3] for d in days.split(",") if d.strip()]
+    if any(d not in WEEKDAYS for d in weekdays):
+        raise click.ClickException(f"--days takes {','.join(WEEKDAYS)}")
+    st = store()
+    patient = open_record(st, patient_id, "adding a reminder")
+    rule: dict = {"times": [t.strftime("%H:%M") for t in wall_times], "weekdays": weekdays}
+    if medicine:
+        found = [m for m in st.medications.for_patient(patient.id) if m.name.casefold() == medicine.casefold()]
+        if not found:
+            raise click.ClickException(f"patient {patient.short_id} has no medicine {medicine!r}; "
+                                       "`lowband meds add` first")
+        rule.update(kind="medicine", medication_id=found[0].id, label=found[0].label)
+    else:
+        rule.update(kind="reading", reading=reading)
+    due, send = schedule(rule, patient.time_zone, parse_moment(start, "--start") if start else st.now())
+    with st.write():
+        reminder = st.reminders.add(patient.id, rule, due, send)
+        st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
+    click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: next at {_local(send, patient.time_zone)} "
+               f"({patient.time_zone}).")
+
+
+def _local(moment: str, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(moment).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+@reminders.command("list")
+@click.argument("patient_id", required=False)
+@json_option
+def reminders_list(patient_id: str | None, as_json: bool) -> None:
+    """Active reminders (of one patient, or all), next first, in each patient's time."""
+    st = store()
+    chosen = [find_patient(st, patient_id)] if patient_id else None
+    found = (st.reminders.for_patient(chosen[0].id) if chosen else st.reminders.active())
+    patients = {p.id: p for p in (chosen or st.patients.all())}
+    rows = []
+    for r in found:
+        patient = patients.get(r.patient_id) or st.patients.get(r.patient_id)
+        what = r.rule.get("label") if r.rule["kind"] == "medicine" else f"{r.rule['reading']} reading"
+        rows.append({"id": r.id, "patient": patient.short_id, "what": what, "times": ",".join(r.rule["times"]),
+                     "days": ",".join(r.rule.get("weekdays") or ["every day"]),
+                     "next": _local(r.next_send_at, patient.time_zone) if r.next_send_at else "-"})
+    emit(rows, as_json, [("id", "ID"), ("patient", "PATIENT"), ("what", "WHAT"), ("times", "TIMES"),
+                         ("days", "DAYS"), ("next", "NEXT (LOCAL)")], "No reminders.")
+
+
+@reminders.command("remove")
+@click.argument("reminder_id", type=int)
+def reminders_remove(reminder_id: int) -> None:
+    """Stop a reminder (its history is kept)."""
+    st = store()
+    try:
+        st.reminders.get(reminder_id)
+    except NotFound:
+        raise click.ClickException(f"no reminder {reminder_id}; see `lowband reminders list`") from None
+    with st.write():
+        if not st.reminders.remove(reminder_id):
+            raise click.ClickException(f"reminder {reminder_id} is already stopped")
+        st.audit.record("cli", "reminder.remove", f"reminder:{reminder_id}")
+    click.echo(f"Reminder {reminder_id} stopped.")
+
+
+@reminders.command("due")
+@click.option("--at", "at", help="The moment to ask about (ISO with offset); now when left out.")
+@json_option
+def reminders_due(at: str | None, as_json: bool) -> None:
+    """What a dispatcher pass would send at that moment, without sending anything."""
+    from lowband.wiring import conversation_service
+
+    st = runtime().store()
+    moment = parse_moment(at, "--at") if at else st.now()
+    service = conversation_service(settings())
+    rows = [{"id": r.id, "patient": st.patients.get(r.patient_id).short_id, "due": r.next_due_at,
+             "send_at": r.next_send_at, "to": phone if as_json else phone[:4] + "...", "text": text}
+            for r, phone, text in due_now(st, service, moment)]
+    emit(rows, as_json, [("id", "ID"), ("patient", "PATIENT"), ("send_at", "SEND AT (UTC)"), ("text", "TEXT")],
+         f"Nothing due at {iso(moment)}.")

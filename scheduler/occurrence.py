@@ -1,0 +1,78 @@
+"""When a reminder is next due, in the patient's own time zone.
+
+APScheduler's CronTrigger computes it, in the patient's IANA zone. Two corrections make
+it right across daylight-saving changes (both tested):
+- on the night clocks go back, a wall time like 01:30 happens twice; the trigger offers
+  both (and then offers the second again). A reminder fires once: an occurrence with the
+  same wall time on the same local day as the last one is skipped;
+- the trigger can hand back a time at or before the one asked after; the search then
+  starts again from the next local day.
+In the spring gap (02:30 on the night 02:00 becomes 03:00) the trigger fires at the
+moment that wall time would have been, so the reminder is sent, not skipped.
+
+Quiet hours (default 21:00 to 07:00 local) hold a reminder until they end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_QUIET = (time(21, 0), time(7, 0))
+
+
+def next_due(times: Sequence[time], zone: str, after: datetime, *, weekdays: Sequence[str] = (),
+             last: datetime | None = None) -> datetime:
+    """The first moment strictly after `after` (UTC) at one of `times` (local wall
+    times) on one of `weekdays` (all when empty), as a UTC datetime. `last`: when the
+    reminder last fell due, so a wall time repeated by the autumn change is not sent twice."""
+    tz = ZoneInfo(zone)
+    day_of_week = ",".join(weekdays) if weekdays else "*"
+    candidates = []
+    for at in times:
+        trigger = CronTrigger(hour=at.hour, minute=at.minute, second=0, day_of_week=day_of_week, timezone=tz)
+        candidates.append(_next_for(trigger, tz, after, last))
+    return min(candidates)
+
+
+def _next_for(trigger: CronTrigger, tz: ZoneInfo, after: datetime, last: datetime | None) -> datetime:
+    start = after
+    for _ in range(400):  # a year of days, and then some: a rule always has a next time
+        found = trigger.get_next_fire_time(None, start + timedelta(seconds=1))
+        if found is None:
+            raise ValueError("this reminder never falls due again")
+        found_utc = found.astimezone(UTC)
+        local = found.astimezone(tz)
+        repeated = last is not None and _same_wall_time(local, last.astimezone(tz))
+        if found_utc > after and not repeated:
+            return found_utc
+        # Back where we were, or the autumn's second 01:30: look from the next local day.
+        next_day = datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=tz)
+        start = max(start, next_day.astimezone(UTC) - timedelta(seconds=1))
+    raise ValueError("no next time found for this reminder")  # pragma: no cover
+
+
+def _same_wall_time(one: datetime, other: datetime) -> bool:
+    return (one.date(), one.hour, one.minute) == (other.date(), other.hour, other.minute)
+
+
+def in_quiet_hours(moment: datetime, zone: str, quiet: tuple[time, time] = DEFAULT_QUIET) -> bool:
+    start, end = quiet
+    local = moment.astimezone(ZoneInfo(zone)).time()
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # across midnight: 21:00 to 07:00
+
+
+def quiet_hours_end(moment: datetime, zone: str, quiet: tuple[time, time] = DEFAULT_QUIET) -> datetime:
+    """When the quiet hours `moment` falls in are over (UTC)."""
+    tz = ZoneInfo(zone)
+    local = moment.astimezone(tz)
+    end = datetime.combine(local.date(), quiet[1], tzinfo=tz)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), quiet[1], tzinfo=tz)
+    return end.astimezone(UTC)

@@ -1,0 +1,112 @@
+"""Sending reminders: what is due now, held past quiet hours, missed when too late.
+
+One pass runs inside one write transaction: each due reminder either goes to the outbox
+(its occurrence noted under a unique key, so a second dispatcher or a rerun after a
+crash writes it once) or is recorded missed (an outage must not flood patients with
+stale messages), and the rule moves on to its next time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from flows.engine import Message, msg
+from flows.readings import KINDS
+from flows.service import ConversationService
+from scheduler.occurrence import in_quiet_hours, next_due, quiet_hours_end
+from storage import Store
+from storage.reminders import Reminder
+from storage.store import iso
+
+# How late a reminder may still go out; later it is recorded missed.
+LATE = {"medicine": timedelta(hours=2), "reading": timedelta(hours=6)}
+
+
+@dataclass
+class ReminderReport:
+    sent: list[int] = field(default_factory=list)
+    missed: list[int] = field(default_factory=list)
+
+
+def parse_times(text: str) -> list[time]:
+    """"08:00,20:00" -> [08:00, 20:00]; raises ValueError on anything else."""
+    times = []
+    for part in text.split(","):
+        hours, _, minutes = part.strip().partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError(f"{part.strip()!r} is not a time like 08:00")
+        times.append(time(int(hours), int(minutes)))
+    return sorted(set(times))
+
+
+def schedule(rule: dict, zone: str, after: datetime, last: datetime | None = None) -> tuple[str, str]:
+    """(when it is next due, when it may be sent: past the quiet hours), as UTC ISO."""
+    due = next_due(parse_times(",".join(rule["times"])), zone, after, weekdays=rule.get("weekdays", ()), last=last)
+    send = quiet_hours_end(due, zone) if in_quiet_hours(due, zone) else due
+    return iso(due), iso(send)
+
+
+def message_for(reminder: Reminder, name: str, discreet: bool, zone: str, due: datetime) -> Message:
+    """The reminder's text: discreet patients get one that names no medicine or condition."""
+    rule = reminder.rule
+    at = due.astimezone(_zone(zone)).strftime("%H:%M")
+    if rule["kind"] == "medicine":
+        if discreet:
+            return msg("reminder.medicine_discreet", name=name, time=at)
+        return msg("reminder.medicine", name=name, time=at, medicine=rule["label"])
+    if discreet:
+        return msg("reminder.reading_discreet", name=name)
+    kind = KINDS[rule["reading"]]
+    return msg("reminder.reading", name=name, reading=kind.codes[0], example=kind.example)
+
+
+def _zone(zone: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(zone)
+
+
+def due_now(store: Store, service: ConversationService, now: datetime) -> list[tuple[Reminder, str, str]]:
+    """What a pass at `now` would send: (reminder, phone, text). Sends nothing."""
+    planned = []
+    for reminder in store.reminders.due(iso(now)):
+        patient = store.patients.get(reminder.patient_id)
+        if not patient.active or not patient.phone or _too_late(reminder, now):
+            continue
+        text = service.render(patient.language, message_for(
+            reminder, patient.name.split()[0], patient.discreet, patient.time_zone,
+            datetime.fromisoformat(reminder.next_due_at)))
+        planned.append((reminder, patient.phone, text))
+    return planned
+
+
+def _too_late(reminder: Reminder, now: datetime) -> bool:
+    send_at = datetime.fromisoformat(reminder.next_send_at)
+    return now - send_at > LATE.get(reminder.rule["kind"], timedelta(hours=2))
+
+
+def send_due(store: Store, service: ConversationService, now: datetime) -> ReminderReport:
+    """One pass: due reminders into the outbox (or recorded missed), rules moved on."""
+    report = ReminderReport()
+    with store.write():
+        for reminder in store.reminders.due(iso(now)):
+            patient = store.patients.get(reminder.patient_id)
+            due = datetime.fromisoformat(reminder.next_due_at)
+            paused = reminder.paused_until and reminder.paused_until > reminder.next_due_at
+            if not patient.active or not patient.phone:
+                store.reminders.record(reminder.id, reminder.next_due_at, "undeliverable")
+            elif paused:
+                store.reminders.record(reminder.id, reminder.next_due_at, "paused")
+            elif _too_late(reminder, now):
+                if store.reminders.record(reminder.id, reminder.next_due_at, "missed"):
+                    report.missed.append(reminder.id)
+            elif store.reminders.record(reminder.id, reminder.next_due_at, "sent"):
+                text = service.render(patient.language, message_for(
+                    reminder, patient.name.split()[0], patient.discreet, patient.time_zone, due))
+                message = store.outbox.enqueue(patient.phone, text, "reminder")
+                store.reminders.set_outbox(reminder.id, reminder.next_due_at, message.id)
+                report.sent.append(reminder.id)
+            next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)
+            store.reminders.advance(reminder.id, next_due_at, next_send_at)
+    return report

@@ -1,0 +1,103 @@
+"""Reminder rules and what became of each occurrence (sent, missed, answered)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import NotFound
+from storage.records import open_value, skip_damaged
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+_COLUMNS = "id, patient_id, rule, next_due_at, next_send_at, active, paused_until"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    patient_id: int
+    rule: dict[str, Any]  # kind, times ("08:00"), weekdays, medication_id or reading, label
+    next_due_at: str | None
+    next_send_at: str | None
+    active: bool
+    paused_until: str | None
+
+
+class ReminderRepository:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _reminder(self, row) -> Reminder:
+        rule = open_value(self.store, "reminders", "rule", row[0], row[2])
+        return Reminder(row[0], row[1], rule, row[3], row[4], bool(row[5]), row[6])
+
+    def add(self, patient_id: int, rule: dict[str, Any], next_due_at: str, next_send_at: str) -> Reminder:
+        store = self.store.writing()
+        row_id, now = store.new_id(), store.now_iso()
+        store.execute(
+            "INSERT INTO reminders (id, patient_id, rule, next_due_at, next_send_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row_id, patient_id, store.seal("reminders", "rule", row_id, rule), next_due_at, next_send_at, now, now),
+        )
+        return self.get(row_id)
+
+    def get(self, reminder_id: int) -> Reminder:
+        row = self.store.one(f"SELECT {_COLUMNS} FROM reminders WHERE id = ?", (reminder_id,))  # noqa: S608
+        if row is None:
+            raise NotFound(f"no reminder {reminder_id}")
+        return self._reminder(row)
+
+    def for_patient(self, patient_id: int) -> list[Reminder]:
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM reminders WHERE patient_id = ? AND active = 1 ORDER BY next_send_at, id",  # noqa: S608
+            (patient_id,)).fetchall()
+        return list(skip_damaged(rows, self._reminder))
+
+    def active(self, limit: int = 1000) -> list[Reminder]:
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM reminders WHERE active = 1 ORDER BY next_send_at, id LIMIT ?",  # noqa: S608
+            (limit,)).fetchall()
+        return list(skip_damaged(rows, self._reminder))
+
+    def due(self, now: str, limit: int = 200) -> list[Reminder]:
+        """Active reminders whose (quiet-hours adjusted) time has come, oldest first."""
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM reminders WHERE active = 1 AND next_send_at <= ? "  # noqa: S608
+            "ORDER BY next_send_at, id LIMIT ?", (now, limit)).fetchall()
+        return list(skip_damaged(rows, self._reminder))
+
+    def advance(self, reminder_id: int, next_due_at: str | None, next_send_at: str | None) -> None:
+        store = self.store.writing()
+        store.execute("UPDATE reminders SET next_due_at = ?, next_send_at = ?, active = ?, updated_at = ? "
+                      "WHERE id = ?", (next_due_at, next_send_at, int(next_due_at is not None), store.now_iso(),
+                                       reminder_id))
+
+    def remove(self, reminder_id: int) -> bool:
+        store = self.store.writing()
+        return store.execute("UPDATE reminders SET active = 0, updated_at = ? WHERE id = ? AND active = 1",
+                             (store.now_iso(), reminder_id)).rowcount > 0
+
+    def pause(self, reminder_id: int, until: str | None) -> None:
+        store = self.store.writing()
+        store.execute("UPDATE reminders SET paused_until = ?, updated_at = ? WHERE id = ?",
+                      (until, store.now_iso(), reminder_id))
+
+    def record(self, reminder_id: int, due_at: str, state: str, outbox_id: int | None = None) -> bool:
+        """Note what became of one occurrence ("sent", "missed", "paused"). False when it
+        was already noted: that occurrence is never written twice, whatever runs twice."""
+        store = self.store.writing()
+        return store.execute(
+            "INSERT OR IGNORE INTO reminder_sends (id, reminder_id, due_at, state, outbox_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (store.new_id(), reminder_id, due_at, state, outbox_id, store.now_iso()),
+        ).rowcount > 0
+
+    def set_outbox(self, reminder_id: int, due_at: str, outbox_id: int) -> None:
+        self.store.writing().execute("UPDATE reminder_sends SET outbox_id = ? WHERE reminder_id = ? AND due_at = ?",
+                                     (outbox_id, reminder_id, due_at))
+
+    def occurrences(self, reminder_id: int) -> list[tuple[str, str]]:
+        """(due_at, state) of every occurrence so far, oldest first."""
+        return [tuple(r) for r in self.store.execute(
+            "SELECT due_at, state FROM reminder_sends WHERE reminder_id = ? ORDER BY due_at", (reminder_id,))]

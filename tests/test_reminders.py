@@ -1,0 +1,115 @@
+"""Reminders at the patient's own local time: never in quiet hours, once across the
+autumn clock change and not skipped in the spring one, written once however often the
+dispatcher runs, and recorded missed rather than sent hours late after an outage.
+Driven through the CLI with given clocks (`reminders due --at`, `dispatch --once --at`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+AMINA, JOE = "+254712345678", "+12125550123"
+
+
+@pytest.fixture
+def clinic(run_cli):
+    for args in (("patients", "add", "--name", "Amina Zawadi", "--phone", AMINA),
+                 ("patients", "add", "--name", "Joe Miller", "--phone", JOE, "--tz", "America/New_York")):
+        assert run_cli(*args).exit_code == 0, run_cli(*args).output
+    listing = [json.loads(line) for line in run_cli("patients", "list", "--json").output.splitlines()]
+    ids = {row["name"].split()[0]: row["id"] for row in listing}
+    assert run_cli("meds", "add", ids["Amina"], "--name", "Metformin", "--dose", "500mg", "--quantity", "60"
+                   ).exit_code == 0
+    assert run_cli("meds", "add", ids["Joe"], "--name", "Insulin", "--dose", "10u").exit_code == 0
+    return ids
+
+
+def due(run_cli, at: str) -> list[dict]:
+    result = run_cli("reminders", "due", "--at", at, "--json")
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+def reminder_texts(installation, run_cli) -> list[str]:
+    rows = [json.loads(line) for line in run_cli("outbox", "--json").output.splitlines()]
+    return [r["body"] for r in rows if r["purpose"] == "reminder"]
+
+
+def occurrences(installation) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(installation.db)
+    try:
+        return conn.execute("SELECT due_at, state FROM reminder_sends ORDER BY due_at").fetchall()
+    finally:
+        conn.close()
+
+
+def test_eight_in_nairobi_is_five_utc_and_goes_out_once(installation, run_cli, clinic):
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "metformin", "--times", "08:00",
+                   "--start", "2026-12-01T00:00+03:00").exit_code == 0
+    assert due(run_cli, "2026-12-01T04:59+00:00") == []
+    [one] = due(run_cli, "2026-12-01T05:00+00:00")
+    assert one["text"] == "Amina: time for your 08:00 medicine: Metformin 500mg x60."
+    for _ in range(3):  # the dispatcher runs again and again: written once
+        assert run_cli("dispatch", "--once", "--at", "2026-12-01T05:00:30+00:00").exit_code == 0
+    assert reminder_texts(installation, run_cli) == ["Amina: time for your 08:00 medicine: Metformin 500mg x60."]
+    assert occurrences(installation) == [("2026-12-01T05:00:00+00:00", "sent")]
+    assert due(run_cli, "2026-12-01T05:01+00:00") == []  # next: tomorrow
+    assert [r["send_at"] for r in due(run_cli, "2026-12-02T05:00+00:00")] == ["2026-12-02T05:00:00+00:00"]
+
+
+def test_half_past_one_in_new_york_is_sent_once_in_autumn_and_in_spring(installation, run_cli, clinic):
+    """01:30 happens twice on the night clocks go back (1 November 2026): one reminder.
+    Quiet hours are lifted here by asking for the reading reminder at 01:30 through a
+    rule, then checking what falls due; quiet hours hold it to 07:00, but once only."""
+    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "insulin", "--times", "01:30",
+                   "--start", "2026-10-31T12:00-04:00").exit_code == 0
+    # 01:30 is inside the quiet hours (21:00-07:00): held to 07:00 local.
+    assert due(run_cli, "2026-11-01T05:30+00:00") == []
+    sends = []
+    for at in ("2026-11-01T12:00+00:00", "2026-11-01T12:30+00:00", "2026-11-02T12:00+00:00"):
+        assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
+        sends = occurrences(installation)
+    # One on 1 November (the first 01:30, EDT), none for the repeated 01:30, one on the 2nd.
+    assert sends == [("2026-11-01T05:30:00+00:00", "sent"), ("2026-11-02T06:30:00+00:00", "sent")]
+
+
+def test_spring_forward_night_still_gets_its_reminder(installation, run_cli, clinic):
+    """02:30 does not exist on 8 March 2026 in New York: the reminder is not skipped."""
+    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "insulin", "--times", "08:00,02:30",
+                   "--start", "2026-03-07T12:00-05:00").exit_code == 0
+    for at in ("2026-03-08T12:05+00:00", "2026-03-08T13:05+00:00", "2026-03-09T12:05+00:00"):
+        assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
+    dates = [due_at[:10] for due_at, state in occurrences(installation) if state == "sent"]
+    assert dates.count("2026-03-08") == 2  # 02:30 (held to 07:00) and 08:00, the night the clocks jump
+
+
+def test_a_reminder_in_quiet_hours_waits_and_one_too_late_is_missed(installation, run_cli, clinic):
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "metformin", "--times", "22:00",
+                   "--start", "2026-12-01T00:00+03:00").exit_code == 0
+    assert due(run_cli, "2026-12-01T19:00+00:00") == []  # 22:00 in Nairobi: quiet
+    [held] = due(run_cli, "2026-12-02T04:00+00:00")  # 07:00 in Nairobi: the quiet hours are over
+    assert held["send_at"] == "2026-12-02T04:00:00+00:00"
+    # The laptop was off until 10:30: two and a half hours past 07:00 is too late.
+    assert run_cli("dispatch", "--once", "--at", "2026-12-02T07:30+00:00").exit_code == 0
+    assert reminder_texts(installation, run_cli) == []
+    assert occurrences(installation) == [("2026-12-01T19:00:00+00:00", "missed")]
+
+
+def test_a_discreet_patient_is_reminded_without_the_medicine_named(installation, run_cli, clinic):
+    assert run_cli("patients", "set", clinic["Amina"], "--discreet").exit_code == 0
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00",
+                   "--start", "2026-12-01T00:00+03:00").exit_code == 0
+    [one] = due(run_cli, "2026-12-01T05:00+00:00")
+    assert one["text"] == "Amina: time for your 08:00 medicine."
+
+
+def test_reminder_mistakes_are_one_line(run_cli, cli_error, clinic):
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--times", "08:00"), "--medicine", "--reading")
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--medicine", "Aspirin", "--times", "08:00"),
+              "no medicine 'Aspirin'")
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--reading", "bp", "--times", "8h"), "like 08:00")
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--reading", "bp", "--times", "08:00", "--days", "xyz"),
+              "--days")
+    cli_error(run_cli("reminders", "remove", "42"), "no reminder 42")
