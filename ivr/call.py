@@ -141,6 +141,12 @@ class CallTurn:
             return self._after_engine(line, [], self._engine(line, "menu", line.next))
         line.first = None
         if (session.flow, session.step) == ("reading", "value"):
+            kind = KINDS.get(session.data.get("kind", ""))
+            if kind is not None and _slip(kind, read.text):
+                # 1400 for a blood pressure is a slip of the finger, not an emergency:
+                # asked again before it can be saved (or raise an alarm).
+                return self._ask(line, [self.say(line.language, "reading.ask_again")], self._value_question(line),
+                                 Gather())
             # Keys are easy to slip on: a reading is said back before it is saved.
             line.phase, line.candidate = READBACK, read.text
             first, _, second = read.text.partition("/")
@@ -307,6 +313,20 @@ class CallTurn:
         count = len(step.options) or (len(shown) if isinstance(shown, list) else 0)
         # A list the step reads itself (medicines, with 98 for more) may need two keys.
         return keypad.gather_for(step.expectation(session), 0 if step.parse else count)
+
+
+def _slip(kind, text: str) -> bool:
+    """A keyed value more than twice what any meter shows (1400 for a blood pressure, 380
+    for a temperature): a finger slipped. A value merely past the plausible range (BP
+    270/150) is not refused here: the engine treats it as the danger it may be."""
+    try:
+        numbers = [float(part) for part in text.split("/")]
+    except ValueError:
+        return False
+    measures = list(kind.measures.values())
+    if len(numbers) == 1:
+        return numbers[0] > 2 * max(m.high for m in measures)
+    return any(value > 2 * measure.high for value, measure in zip(numbers, measures, strict=False))
 
 
 def prompt_urls(folder: Path | None, base: str) -> Callable[[str, str | None], str | None]:

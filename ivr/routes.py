@@ -102,6 +102,13 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
             return Response("This CallSid belongs to another caller.\n", 400, mimetype="text/plain")
         line.done, line.next, line.last = turn, turn + 1, twiml
         with store.write():
+            now = lines.load(store, sid)
+            if now is not None and (now.phase == lines.ENDED or now.next != turn):
+                # The call ended (or another request took this turn) while this one
+                # worked: its state must not bring the call back to life.
+                if now.phase == lines.ENDED:
+                    store.sessions.delete(lines.keys_of(store, sid)[1])
+                return _xml(now.last or speech.goodbye([], now.language))
             lines.save(store, sid, line)
         return _xml(twiml)
 

@@ -155,3 +155,26 @@ def test_a_clinics_recording_is_played_instead_of_the_synthetic_voice(installati
         assert app.test_client().get("/voice/prompts/en/..%2Fsecret.mp3").status_code == 404
     finally:
         app.extensions["lowband"].close()
+
+
+def test_a_turn_racing_the_hang_up_does_not_bring_the_call_back(twilio, installation, clinic, monkeypatch):
+    from ivr import line as lines
+    from ivr.call import CallTurn
+
+    call = Call(twilio, AMINA)
+    call.start()
+    pressed = CallTurn.keys
+
+    def keys_while_the_call_ends(self, line, digits, finished):
+        answer = pressed(self, line, digits, finished)
+        with self.store.write():
+            lines.end(self.store, self.call_sid)  # Twilio's "completed" lands meanwhile
+        return answer
+
+    monkeypatch.setattr(CallTurn, "keys", keys_while_the_call_ends)
+    call.press("1")
+    monkeypatch.undo()
+    after = twilio.post("/voice/t/2", call._params(Digits="0", FinishedOnKey=""))
+    assert "<Hangup" in after.raw and "<Gather" not in after.raw
+    conversation = lines.keys_of(clinic, call.sid)[1]
+    assert clinic.sessions.load(conversation) is None  # nothing of the call left behind
