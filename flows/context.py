@@ -54,6 +54,16 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class ReminderView:
+    """The last medicine reminder this phone got and has not answered (within a day)."""
+
+    send_id: int
+    patient_id: int
+    label: str  # the medicine as the pharmacist writes it
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
 class RequestView:
     """A refill, consult or alert as a staff command sees it."""
 
@@ -172,6 +182,8 @@ class Context:
     # A voice message the caller just left (Twilio's RecordingSid and RecordingUrl): it
     # stands for the words a texter would type.
     recording: Mapping[str, str] | None = None
+    # A medicine reminder waiting for 1 (taken) or 2 (skipped), loaded by the service.
+    reminder: ReminderView | None = None
 
     def words(self, language: str, key: str) -> set[str]:
         """The words that mean `key` ("yes": yes, y, ndio...) in this language and English."""

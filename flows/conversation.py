@@ -131,6 +131,27 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
     return out
 
 
+def _answers_reminder(session: Session, ctx: Context) -> bool:
+    """A 1 or 2 answers the reminder when the reminder is the last thing the phone was
+    asked: sent after the conversation's own last question."""
+    if not session.updated_at:
+        return True
+    return ctx.reminder.sent_at > datetime.fromisoformat(session.updated_at)
+
+
+def _reminder_answered(session: Session, taken: bool, ctx: Context) -> Outcome:
+    reminder = ctx.reminder
+    person = ctx.person(reminder.patient_id)
+    name = person.display_name if person else ""
+    if taken:
+        key = "reminder.taken_discreet" if person and person.discreet else "reminder.taken"
+        reply = msg(key, name=name, medicine=reminder.label)
+    else:
+        reply = msg("reminder.skipped", name=name)
+    session.clear_flow()
+    return Outcome(session, [reply], [fx.AnswerReminder(reminder.send_id, taken)])
+
+
 def _close_stale_tasks(session: Session, ctx: Context) -> None:
     """On a shared phone, nothing opened for one person outlives the moment they opened
     it in: a task whose unlock ran out half-way is closed (whoever holds the phone now
@@ -176,6 +197,8 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
     if ctx.staff is not None:
         # Staff have commands, not the patient menu: HELP, MENU or LANG list them.
         return staff_commands.respond(session, text, ctx)
+    if ctx.reminder is not None and text.strip(" .") in ("1", "2") and _answers_reminder(session, ctx):
+        return _reminder_answered(session, text.strip(" .") == "1", ctx)
     if word == "help":
         return Outcome(session, [msg("help")])
     if word == "menu":

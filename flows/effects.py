@@ -241,3 +241,12 @@ class MarkHeldRead:
 class SetDiscreet:
     patient_id: int
     discreet: bool
+
+
+@dataclass(frozen=True)
+class AnswerReminder:
+    """A patient answered a medicine reminder: 1 taken, 2 skipped (adherence)."""
+
+    send_id: int
+    taken: bool
+

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from storage.errors import NotFound
-from storage.records import open_value, skip_damaged
+from storage.records import DamagedRecord, open_value, skip_damaged
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -96,6 +96,49 @@ class ReminderRepository:
     def set_outbox(self, reminder_id: int, due_at: str, outbox_id: int) -> None:
         self.store.writing().execute("UPDATE reminder_sends SET outbox_id = ? WHERE reminder_id = ? AND due_at = ?",
                                      (outbox_id, reminder_id, due_at))
+
+    def waiting_answer(self, phone_index: bytes, since: str) -> tuple[int, int, dict, str] | None:
+        """The last medicine reminder sent to a patient on this phone since `since` and
+        not answered: (occurrence id, patient id, rule, when it was sent)."""
+        row = self.store.one(
+            "SELECT s.id, r.id, r.patient_id, r.rule, s.created_at FROM reminder_sends s "
+            "JOIN reminders r ON r.id = s.reminder_id JOIN patients p ON p.id = r.patient_id "
+            "WHERE p.phone_index = ? AND s.state = 'sent' AND s.answered_at IS NULL AND s.created_at >= ? "
+            "ORDER BY s.created_at DESC, s.id DESC LIMIT 1", (phone_index, since))
+        if row is None:
+            return None
+        try:
+            rule = open_value(self.store, "reminders", "rule", row[1], row[3])
+        except DamagedRecord:
+            return None
+        return (row[0], row[2], rule, row[4]) if rule.get("kind") == "medicine" else None
+
+    def answer(self, send_id: int, taken: bool) -> None:
+        store = self.store.writing()
+        store.execute("UPDATE reminder_sends SET answer = ?, answered_at = ? WHERE id = ?",
+                      (store.seal("reminder_sends", "answer", send_id, "taken" if taken else "skipped"),
+                       store.now_iso(), send_id))
+
+    def adherence(self, patient_id: int, since: str) -> dict[str, dict[str, int]]:
+        """Per medicine label: how many reminders were answered taken, skipped, not
+        answered, or missed (never sent), since `since`."""
+        rows = self.store.execute(
+            "SELECT r.id, r.rule, s.id, s.state, s.answer FROM reminder_sends s JOIN reminders r "
+            "ON r.id = s.reminder_id WHERE r.patient_id = ? AND s.due_at >= ?", (patient_id, since)).fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for reminder_id, rule_blob, send_id, state, answer_blob in rows:
+            try:
+                rule = open_value(self.store, "reminders", "rule", reminder_id, rule_blob)
+                answer = open_value(self.store, "reminder_sends", "answer", send_id, answer_blob)
+            except DamagedRecord:
+                continue
+            if rule.get("kind") != "medicine":
+                continue
+            tally = counts.setdefault(rule["label"], {"taken": 0, "skipped": 0, "unanswered": 0, "missed": 0})
+            outcome = answer if answer else ("unanswered" if state == "sent" else "missed")
+            if outcome in tally:
+                tally[outcome] += 1
+        return counts
 
     def occurrences(self, reminder_id: int) -> list[tuple[str, str]]:
         """(due_at, state) of every occurrence so far, oldest first."""

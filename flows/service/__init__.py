@@ -20,7 +20,7 @@ from flows.care import SAFETY_ADVICE
 from flows.care_rules import CareRules, load_rules
 from flows.catalog import Catalog
 from flows.compact import looks_like_compact
-from flows.context import Context, FlowConfig, StaffView
+from flows.context import Context, FlowConfig, ReminderView, StaffView
 from flows.conversation import keyword_in, respond, runner
 from flows.danger import urgent_in
 from flows.engine import Message, Session
@@ -244,6 +244,7 @@ class ConversationService:
             reading_words=self.reading_words,
             media=inbound.media,
             recording=inbound.recording,
+            reminder=_waiting_reminder(store, inbound.sender, now) if people and not staff else None,
         )
         in_triage = session.flow in runner.registry.never_muted
         outcome = respond(session, inbound.body, ctx)
@@ -265,3 +266,15 @@ class ConversationService:
         session = outcome.session
         plan.session, plan.session_change = session, session_change(session, stored, people, now)
         return outcome.replies, session.language
+
+
+REMINDER_ANSWERS = timedelta(days=1)  # a 1 or 2 a day after the reminder is ordinary input
+
+
+def _waiting_reminder(store: Store, sender: str, now: datetime) -> ReminderView | None:
+    found = store.reminders.waiting_answer(store.phone_index(sender), iso(now - REMINDER_ANSWERS))
+    if found is None:
+        return None
+    send_id, patient_id, rule, sent_at = found
+    return ReminderView(send_id, patient_id, rule.get("label", ""), datetime.fromisoformat(sent_at))
+

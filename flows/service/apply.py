@@ -281,5 +281,9 @@ class EffectApplier:
             # Nobody to carry it: leave a trace the clinic can find rather than lose it quietly.
             self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose}")
 
+    def _AnswerReminder(self, effect: fx.AnswerReminder) -> None:
+        self.store.reminders.answer(effect.send_id, effect.taken)
+        self.record("reminder.answered", "reminder", "")
+
     def _MarkHeldRead(self, effect: fx.MarkHeldRead) -> None:
         self.store.held.mark_read(list(effect.message_ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import click
 
@@ -27,6 +28,7 @@ from lowband.cli.readings import reading_lines, reading_rows
 from storage import Store
 from storage.patients import Patient
 from storage.staff import ROLES
+from storage.store import iso
 
 SHOWN_READINGS = 10
 
@@ -130,9 +132,11 @@ def patients_show(patient_id: str, as_json: bool) -> None:
     total = view.readings.count_for(patient.id)
     requests = request_rows(view, patient)
     merged_into = st.patients.get(patient.merged_into).short_id if patient.merged_into else None
+    adherence = view.reminders.adherence(patient.id, iso(st.now() - timedelta(days=ADHERENCE_DAYS)))
     if as_json:
         counts = {f"{kind}s": len(rows) for kind, rows in requests.items()}
-        head = {**row, "readings": total, **counts, "closed_at": patient.closed_at, "merged_into": merged_into}
+        head = {**row, "readings": total, **counts, "closed_at": patient.closed_at, "merged_into": merged_into,
+                "adherence": adherence}
         click.echo(json.dumps(head, ensure_ascii=False))
         for item in [*reading_rows(patient, readings), *(r for rows in requests.values() for r in rows)]:
             click.echo(json.dumps(item, ensure_ascii=False))
@@ -151,6 +155,10 @@ def patients_show(patient_id: str, as_json: bool) -> None:
         click.echo(f"{kind + 's':<11} {len(rows) or '-'}")
         for line in request_lines(rows, patient) if rows else []:
             click.echo(f"  {line}")
+    click.echo(f"{'adherence':<11} {'-' if not adherence else f'last {ADHERENCE_DAYS} days, from reminders'}")
+    for label, tally in adherence.items():
+        click.echo(f"  {label}: {tally['taken']} taken, {tally['skipped']} skipped, "
+                   f"{tally['unanswered']} not answered, {tally['missed']} missed")
 
 
 @patients.command("reset-pin")
@@ -200,6 +208,7 @@ def meds_add(patient_id: str, name: str, dose: str, quantity: int | None) -> Non
 
 
 MEDICINE_ROOM = LIMITS["medicine"]
+ADHERENCE_DAYS = 30
 
 
 @click.group()

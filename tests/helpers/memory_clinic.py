@@ -463,6 +463,9 @@ class _Applier:
         else:
             self._record("notify.undeliverable")
 
+    def _AnswerReminder(self, e: fx.AnswerReminder) -> None:
+        self._record("reminder.answered")
+
     def _MarkHeldRead(self, e: fx.MarkHeldRead) -> None:
         for messages in self.clinic.held.values():
             for held in messages:

@@ -1,0 +1,73 @@
+"""A medicine reminder is answered 1 (taken) or 2 (skipped): recorded as adherence for
+that reminder, whatever the phone was doing before it came, and shown in `patients
+show`. A 1 after the patient moved on (MENU), or a day later, is ordinary input."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from lowband.wiring import conversation_service
+from scheduler.reminders import schedule, send_due
+from tests.helpers.conversation_script import ScriptRunner
+
+AMINA = "+254712345678"
+
+
+@pytest.fixture
+def reminded(sms_app, clock):
+    """Amina has Metformin at her own 08:00 and the dispatcher has just sent it."""
+    runtime = sms_app.extensions["lowband"]
+    store = runtime.store()
+    with store.write():
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", "born=1968"])
+        patient = store.patients.by_short_id("4376")
+        medicine = store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
+        rule = {"kind": "medicine", "times": ["08:00"], "weekdays": [], "medication_id": medicine.id,
+                "label": medicine.label}
+        due, send = schedule(rule, patient.time_zone, clock())
+        reminder = store.reminders.add(patient.id, rule, due, send)
+    service = conversation_service(runtime.settings)
+
+    def send_next():
+        """Move the clock to a minute past the reminder's next time, and run a pass."""
+        clock.now = datetime.fromisoformat(store.reminders.get(reminder.id).next_send_at) + timedelta(minutes=1)
+        return send_due(store, service, clock())
+
+    return store, patient, send_next
+
+
+def test_one_is_taken_and_two_is_skipped_and_both_show_as_adherence(twilio, reminded, clock, run_cli):
+    store, patient, send_next = reminded
+    assert send_next().sent
+    [sms] = [m.body for m in store.outbox.list() if m.purpose == "reminder"]
+    assert sms.endswith("Reply 1 taken, 2 skipped.")
+    assert twilio.sms(AMINA, "1").messages == ["Amina Z.: noted, Metformin 500mg x60 taken. Thank you."]
+    assert twilio.sms(AMINA, "1").messages[0].startswith("Which reading?")  # answered already: 1 is the menu's
+    assert send_next().sent
+    assert twilio.sms(AMINA, "2").messages == [
+        "Amina Z.: noted as skipped. If something is wrong with your medicine, reply NURSE."]
+    assert store.reminders.adherence(patient.id, "") == {
+        "Metformin 500mg x60": {"taken": 1, "skipped": 1, "unanswered": 0, "missed": 0}}
+    shown = run_cli("patients", "show", "4376").output
+    assert "Metformin 500mg x60: 1 taken, 1 skipped, 0 not answered, 0 missed" in shown
+
+
+def test_a_patient_mid_question_answers_the_reminder_that_came_after_it(twilio, reminded, clock):
+    store, patient, send_next = reminded
+    assert twilio.sms(AMINA, "MENU").messages[0].startswith("Menu:")  # a question open before the reminder
+    assert send_next().sent
+    assert "noted" in twilio.sms(AMINA, "1").messages[0]
+
+
+def test_a_one_after_moving_on_or_a_day_later_is_ordinary_input(twilio, reminded, clock):
+    store, patient, send_next = reminded
+    assert send_next().sent
+    clock.now += timedelta(minutes=2)
+    assert twilio.sms(AMINA, "MENU").messages[0].startswith("Menu:")  # moved on: 1 is now the menu's
+    assert twilio.sms(AMINA, "1").messages[0].startswith("Which reading?")
+    assert send_next().sent
+    clock.now += timedelta(days=1, minutes=5)
+    assert "noted" not in twilio.sms(AMINA, "1").messages[0]  # (the pass for that day was not run)
+    assert store.reminders.adherence(patient.id, "")["Metformin 500mg x60"]["unanswered"] == 2
