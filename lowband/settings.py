@@ -57,6 +57,8 @@ class Settings:
     chw_any_patient: bool = False
     reading_due_days: int = 7
     refill_wait_hours: int = 24
+    # Minutes an urgent alert may go unacknowledged before the next people are told.
+    alert_ack_minutes: int = 15
     # Addresses (IPs or networks) whose X-Forwarded-* headers are believed; none by default.
     trusted_proxies: tuple[str, ...] = ()
     # Print whole message bodies with the console transport (demos only: they are health data).
@@ -94,6 +96,7 @@ _ENV_NAMES = {
     "LOWBAND_CHW_ANY_PATIENT": "chw_any_patient",
     "LOWBAND_READING_DUE_DAYS": "reading_due_days",
     "LOWBAND_REFILL_WAIT_HOURS": "refill_wait_hours",
+    "LOWBAND_ALERT_ACK_MINUTES": "alert_ack_minutes",
     "LOWBAND_TRUSTED_PROXIES": "trusted_proxies",
     "LOWBAND_CONSOLE_FULL": "console_full",
     "LOWBAND_PROMPTS_DIR": "prompts_dir",
@@ -107,7 +110,8 @@ _TEXT_ONLY = {
     "emergency_number", "language", "care_rules", "trusted_proxies", "prompts_dir",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
-                  "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720)}
+                  "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720),
+                  "alert_ack_minutes": (1, 1440)}
 LANGUAGES = ("en", "sw", "fr", "es")
 
 

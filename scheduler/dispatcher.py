@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from flows.service import ConversationService
-from scheduler.escalation import follow_alerts
+from scheduler.escalation import ACK_WAIT, follow_alerts
 from scheduler.overdue import flag_waiting_refills
 from scheduler.reminders import send_due as send_due_reminders
 from sms_gateway.sender import DrainReport, drain
@@ -31,6 +31,7 @@ def dispatch_once(
     status_callback: str | None = None,
     service: ConversationService | None = None,
     refill_wait_hours: int = 24,
+    ack_wait: timedelta = ACK_WAIT,
 ) -> DrainReport:
     """One pass: flag requests waiting too long (their notes join the outbox), then
     send what the outbox holds."""
@@ -42,17 +43,18 @@ def dispatch_once(
     # Alerts whose messages failed since the last pass (a late carrier report) are
     # passed on first; and an alert passed on while draining (its messages refused) has
     # the next people's messages sent in this same pass.
-    followed = follow_alerts(store)
+    followed = follow_alerts(store, now, ack_wait)
     report = drain(store, transport, now=now, status_callback=status_callback)
     for _ in range(2):
-        more = follow_alerts(store)
+        more = follow_alerts(store, now, ack_wait)
         followed.passed_on += more.passed_on
         followed.undelivered += more.undelivered
         if not more.passed_on:
             break
         report += drain(store, transport, now=now, status_callback=status_callback)
-    if followed.passed_on or followed.undelivered:
-        log.warning("alerts passed on: %s; undelivered: %s", followed.passed_on, followed.undelivered)
+    if followed.passed_on or followed.undelivered or followed.escalated:
+        log.warning("alerts passed on: %s; undelivered: %s; not acknowledged, escalated: %s",
+                    followed.passed_on, followed.undelivered, followed.escalated)
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report)
     return report
@@ -66,13 +68,14 @@ def start(
     status_callback: str | None = None,
     service: ConversationService | None = None,
     refill_wait_hours: int = 24,
+    ack_wait: timedelta = ACK_WAIT,
 ) -> BackgroundScheduler:
     """Start the background dispatcher; call `.shutdown()` to stop it."""
 
     def job() -> None:
         try:
             dispatch_once(store_for_thread(), transport, status_callback=status_callback, service=service,
-                          refill_wait_hours=refill_wait_hours)
+                          refill_wait_hours=refill_wait_hours, ack_wait=ack_wait)
         except Exception:  # keep the scheduler alive; the next run retries
             log.exception("dispatch failed")
 

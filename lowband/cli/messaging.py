@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+from datetime import timedelta
 from xml.etree import ElementTree
 
 import click
@@ -169,7 +170,8 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
     rt = runtime()
     while True:
         report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s),
-                               service=service, refill_wait_hours=s.refill_wait_hours)
+                               service=service, refill_wait_hours=s.refill_wait_hours,
+                               ack_wait=timedelta(minutes=s.alert_ack_minutes))
         click.echo(f"Outbox: {report}.")
         if once:
             return
