@@ -7,6 +7,8 @@ the outbox table is the queue, so a restart loses nothing and sends nothing twic
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -22,6 +24,24 @@ from storage import Store
 
 log = logging.getLogger("lowband.scheduler")
 
+LEASE_NAME = "dispatcher"
+LEASE = timedelta(seconds=60)
+
+
+class AnotherDispatcher(Exception):  # noqa: N818 (a state, not a failure)
+    """Another process is the dispatcher now; this one waits its turn."""
+
+
+def give_up(store: Store) -> None:
+    """A dispatcher stopping cleanly lets the next one start at once, not a minute later."""
+    with store.write():
+        store.leases.give_up(LEASE_NAME, holder())
+
+
+def holder() -> str:
+    """This process, as the lease names it (asked each time: a forked worker is another)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 def dispatch_once(
     store: Store,
@@ -34,7 +54,13 @@ def dispatch_once(
     ack_wait: timedelta = ACK_WAIT,
 ) -> DrainReport:
     """One pass: flag requests waiting too long (their notes join the outbox), then
-    send what the outbox holds."""
+    send what the outbox holds. Raises AnotherDispatcher while another process holds
+    the dispatcher's lease (it is renewed on every pass, and lapses LEASE after a holder
+    stops or is killed)."""
+    with store.write():
+        if not store.leases.take(LEASE_NAME, holder(), store.now(), LEASE):
+            current = store.leases.holder(LEASE_NAME)
+            raise AnotherDispatcher(f"another dispatcher ({current[0]}) is running until {current[1]}")
     if service is not None:
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
         reminded = send_due_reminders(store, service, now or store.now())
@@ -76,6 +102,8 @@ def start(
         try:
             dispatch_once(store_for_thread(), transport, status_callback=status_callback, service=service,
                           refill_wait_hours=refill_wait_hours, ack_wait=ack_wait)
+        except AnotherDispatcher as waiting:
+            log.debug("%s", waiting)  # it takes over when that one's lease lapses
         except Exception:  # keep the scheduler alive; the next run retries
             log.exception("dispatch failed")
 

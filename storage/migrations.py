@@ -350,6 +350,14 @@ def reminders(db: Database) -> None:
     )
 
 
+@migrations(name="0013_leases")
+def leases(db: Database) -> None:
+    # Exactly one dispatcher acts at a time: it holds a lease it renews on every pass; a
+    # second one waits and takes over when the lease lapses (a row, so it ports to a
+    # server database later).
+    db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

@@ -56,6 +56,7 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
                         "recording_state": CLEAR}),
     "held_messages": ("id", {"id": CLEAR, "patient_id": CLEAR, "body": SEALED, "created_at": CLEAR,
                              "read_at": CLEAR}),
+    "leases": ("name", {"name": CLEAR, "holder": CLEAR, "expires_at": CLEAR}),
     "reminders": ("id", {"id": CLEAR, "patient_id": CLEAR, "rule": SEALED, "next_due_at": CLEAR,
                           "next_send_at": CLEAR, "active": CLEAR, "paused_until": CLEAR, "created_at": CLEAR,
                           "updated_at": CLEAR}),
@@ -73,6 +74,7 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
 # Clear columns whose words are names of things, never about a person: an action's name
 # ("alert.raised", whose subject is sealed), a counter's name, schema bookkeeping.
 NAMED_THINGS = {("audit_log", "action"), ("counters", "name"), ("meta", "key"), ("meta", "value"),
+                ("leases", "name"), ("leases", "holder"),
                 ("_sqlite_migrations", "name"), ("_sqlite_migrations", "migration_set")}
 
 # Sealed columns padded to a bucket larger than the usual 64 bytes: whole texts. A reply

@@ -276,6 +276,12 @@ class Store:
         return MedicationRepository(self)
 
     @cached_property
+    def leases(self):
+        from storage.leases import LeaseRepository
+
+        return LeaseRepository(self)
+
+    @cached_property
     def reminders(self):
         from storage.reminders import ReminderRepository
 

@@ -161,7 +161,7 @@ def _outbox_page(status: str | None, size: int | None) -> list:
 def dispatch(once: bool, at: str | None, interval: float) -> None:
     """Send what is due from the outbox through the configured transport."""
     from lowband.wiring import conversation_service, status_callback_url, transport
-    from scheduler.dispatcher import dispatch_once
+    from scheduler.dispatcher import AnotherDispatcher, dispatch_once
 
     s = settings()
     moment = parse_moment(at, "--at") if at else None
@@ -169,10 +169,14 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
     service = conversation_service(s)
     rt = runtime()
     while True:
-        report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s),
-                               service=service, refill_wait_hours=s.refill_wait_hours,
-                               ack_wait=timedelta(minutes=s.alert_ack_minutes))
-        click.echo(f"Outbox: {report}.")
+        try:
+            report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s),
+                                   service=service, refill_wait_hours=s.refill_wait_hours,
+                                   ack_wait=timedelta(minutes=s.alert_ack_minutes))
+            click.echo(f"Outbox: {report}.")
+        except AnotherDispatcher as waiting:
+            # Exactly one dispatcher acts at a time; this one takes over when that lease lapses.
+            click.echo(f"Waiting: {waiting}.", err=True)
         if once:
             return
         time.sleep(interval)

@@ -108,6 +108,7 @@ def serve(host: str, port: int, workers: int) -> None:
     finally:
         background.shutdown(wait=False)
         server.close()
+        dispatcher.give_up(app.extensions["lowband"].store())
 
 
 @click.command(short_help="Back up the database, even while serving.")
