@@ -104,7 +104,10 @@ def send_due(store: Store, service: ConversationService, now: datetime) -> Remin
             elif store.reminders.record(reminder.id, reminder.next_due_at, "sent"):
                 text = service.render(patient.language, message_for(
                     reminder, patient.name.split()[0], patient.discreet, patient.time_zone, due))
-                message = store.outbox.enqueue(patient.phone, text, "reminder")
+                # Useless once it is too late to take the medicine on time: never sent later.
+                expires = datetime.fromisoformat(reminder.next_send_at) + LATE.get(reminder.rule["kind"],
+                                                                                 timedelta(hours=2))
+                message = store.outbox.enqueue(patient.phone, text, "reminder", expires_at=iso(expires))
                 store.reminders.set_outbox(reminder.id, reminder.next_due_at, message.id)
                 report.sent.append(reminder.id)
             next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)

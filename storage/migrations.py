@@ -358,6 +358,14 @@ def leases(db: Database) -> None:
     db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL)")
 
 
+@migrations(name="0014_outbox_expiry")
+def outbox_expiry(db: Database) -> None:
+    # A message is retried until it is no use any more (a reminder hours late, a reply
+    # to a question long gone), not for a fixed number of tries: an outage of half an
+    # hour must not lose what is still worth sending.
+    db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

@@ -22,7 +22,10 @@ RANK = {"queued": 0, "sending": 1, "sent": 2, "undelivered": 3, "failed": 3, "de
 FINAL = {"delivered", "undelivered", "failed", "refused"}
 # A report for a message we have no record of sending is kept this long for it.
 EARLY_REPORTS_KEPT = timedelta(days=1)
-MAX_ATTEMPTS = 6
+# A message is tried until it expires (VALID_FOR by default, the same as the validity the
+# carrier is given), with growing pauses; the cap on attempts only stops a runaway.
+VALID_FOR = timedelta(hours=4)
+MAX_ATTEMPTS = 30
 
 
 @dataclass(frozen=True)
@@ -55,23 +58,27 @@ class Outbox:
         row[3] = self._purpose.open(row[3], "outbox.purpose")
         return OutboxMessage(*row)
 
-    def enqueue(self, phone: str, body: str, purpose: str, *, alert_id: int | None = None) -> OutboxMessage:
+    def enqueue(self, phone: str, body: str, purpose: str, *, alert_id: int | None = None,
+                expires_at: str | None = None) -> OutboxMessage:
         """Queue a message; if the number opted out it is stored as refused, never sent.
-        `alert_id`: the urgent alert this message carries (its delivery is followed)."""
+        `alert_id`: the urgent alert this message carries (its delivery is followed).
+        `expires_at`: after it, the message is no use (a reminder hours late) and is given
+        up; by default VALID_FOR after now."""
         store = self.store
         phone_index = store.phone_index(phone)
         now = store.now_iso()
+        expires_at = expires_at or iso(store.now() + VALID_FOR)
         store.writing()
         opted_out = store.contacts.is_opted_out(phone_index)
         row_id = store.new_id()
         store.execute(
             "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
-            "created_at, updated_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, updated_at, alert_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row_id, phone_index,
                 store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
                 self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
-                "recipient opted out" if opted_out else None, now, now, alert_id,
+                "recipient opted out" if opted_out else None, now, now, alert_id, expires_at,
             ),
         )
         return self.get(row_id)
@@ -101,6 +108,12 @@ class Outbox:
         # A sender that died mid-send leaves 'sending' rows: due again after the lease.
         store.execute(
             "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND lease_until < ?", (now_text,)
+        )
+        # Past its use (a reminder hours late, after an outage): given up, never sent late.
+        store.execute(
+            "UPDATE outbox SET status = 'failed', error = 'expired before it could be sent', lease_until = NULL, "
+            "updated_at = ? WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?",
+            (store.now_iso(), now_text),
         )
         ids = [r[0] for r in store.execute(
             "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
