@@ -61,6 +61,8 @@ PLACEHOLDERS: dict[str, str] = {
     "label": "Oxygen (SpO2)",  # an option as said on a call
     "digit": "9",
     "second": "120",  # the bottom number of a blood pressure, said back on a call
+    "date": "31/12",  # a day, as a patient reads it
+    "what": "Hydrochlorothiazide 25mg x30",  # a reminder: a medicine, or a reading's code
     # References: the prefix and up to 7 digits, ten years of a district's traffic
     # (2 million alerts) five times over. Never clipped.
     "ref": "RF1234567",

@@ -64,6 +64,17 @@ class ReminderView:
 
 
 @dataclass(frozen=True)
+class ReminderRule:
+    """One of a patient's reminders, as "My reminders" shows it."""
+
+    id: int
+    what: str  # "Metformin 500mg x60", or a reading's code ("BP")
+    times: str  # "08:00,20:00", the patient's own time
+    next_at: datetime | None
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class RequestView:
     """A refill, consult or alert as a staff command sees it."""
 
@@ -118,6 +129,10 @@ class Directory(Protocol):
         ...
 
     def held_messages(self, patient_id: int) -> list[tuple[int, str]]: ...
+
+    def reminders(self, patient_id: int) -> list[ReminderRule]:
+        """The patient's active reminders, next first."""
+        ...
 
     def has_open_alert(self, patient_id: int) -> bool: ...
 

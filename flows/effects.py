@@ -250,3 +250,16 @@ class AnswerReminder:
     send_id: int
     taken: bool
 
+
+@dataclass(frozen=True)
+class PauseReminders:
+    """Hold every reminder of a patient until `until` (ISO), or start them again (None)."""
+
+    patient_id: int
+    until: str | None
+
+
+@dataclass(frozen=True)
+class StopReminders:
+    patient_id: int
+

@@ -5,7 +5,7 @@ on it; the conversation module builds the standard one once, on first use."""
 
 from __future__ import annotations
 
-from flows import care_flows, patient_flows
+from flows import care_flows, patient_flows, reminder_flows
 from flows.runner import Registry
 
 
@@ -13,4 +13,5 @@ def build_registry() -> Registry:
     registry = Registry()
     patient_flows.register(registry)
     care_flows.register(registry)
+    reminder_flows.register(registry)
     return registry

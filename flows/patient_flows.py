@@ -324,14 +324,6 @@ def language_chosen(language: str, turn: Turn) -> Answer:
     return Answer(goto=DONE, say=(msg("language.done"),), effects=effects, session={"language": language})
 
 
-def my_reminders(turn: Turn) -> Answer:
-    person = _person(turn)
-    medicines = [label for _, label in turn.ctx.directory.medications(person.id)]
-    if not medicines:
-        return answered("reminders.none", name=person.display_name)
-    return answered("reminders.list", name=person.display_name, medicines=", ".join(medicines))
-
-
 def profile_locked(session: Session, ctx: Context) -> bool:
     person = ctx.person(session.patient_id)
     return bool(person and person.locked(ctx.now))
@@ -454,7 +446,6 @@ def register(registry: Registry) -> None:
                                 hint="language.hint")},
         )
     )
-    registry.action(Action("reminders", my_reminders, private=True))
     registry.action(Action("locked", locked_notice))
     registry.locked = profile_locked
     registry.home = ctx_home

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from flows.catalog import LANGUAGES, default_catalog, strip_accents
-from flows.context import Context, FlowConfig, PatientView
+from flows.context import Context, FlowConfig, PatientView, ReminderRule
 from flows.conversation import keyword_at, runner
 from flows.engine import Message, Session
 from flows.runner import prompt_of
@@ -54,6 +54,9 @@ class Directory:
 
     def likely_duplicate(self, *args):
         return None
+
+    def reminders(self, patient_id):
+        return [ReminderRule(7, "Metformin 500mg x60", "08:00", datetime(2026, 11, 30, 5, tzinfo=UTC))]
 
     def __getattr__(self, name):
         raise AssertionError(f"a prompt should not need directory.{name}")

@@ -184,13 +184,13 @@ def as_member(chat: Conversation, choice: str, pin: str) -> list[str]:
 def test_each_member_of_a_family_phone_sees_only_their_own_medicines(twilio, clock, family):
     chat = Conversation(twilio, clock, FAMILY_NUMBER)
     amina_visit = as_member(chat, "1", "1111")
-    assert amina_visit[-1].startswith("Amina Z., your medicines: ")
+    assert amina_visit[-1].startswith("Amina Z., no reminders are set. Your medicines: ")
     assert "Metformin 500mg x60" in amina_visit[-1] and "Amlodipine 5mg x30" in amina_visit[-1]
     # Amina's PIN opened one task, now done: the phone can change hands a minute later
     # and the next text asks who is texting (as_member checks).
     clock.now += timedelta(minutes=1)
     halima_visit = as_member(chat, "2", "2222")
-    assert halima_visit[-1].startswith("Halima Z., your medicines: Ferrous-sulfate 200mg x30.")
+    assert halima_visit[-1].startswith("Halima Z., no reminders are set. Your medicines: Ferrous-sulfate 200mg x30.")
     clock.now += timedelta(minutes=1)
     amina_again = as_member(chat, "1", "1111")
 

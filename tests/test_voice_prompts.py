@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import pytest
 
 from flows.catalog import LANGUAGES, default_catalog
-from flows.context import Context, PatientView
+from flows.context import Context, PatientView, ReminderRule
 from flows.conversation import runner
 from flows.engine import CHOICE, NUMBER, PAIR, PIN, TEXT, Message, Session
 from flows.runner import prompt_of
@@ -36,6 +36,9 @@ class Directory:
 
     def profile(self, patient_id):
         return "F", 1968
+
+    def reminders(self, patient_id):
+        return [ReminderRule(7, "Hydrochlorothiazide 25mg x30", "08:00,20:00", datetime(2026, 11, 30, 5, tzinfo=UTC))]
 
 
 PEOPLE = (PatientView(1, "4376", "Bartholomew K.", "en", True, True),
@@ -114,7 +117,8 @@ def test_every_voice_message_renders_as_valid_twiml(language):
     sample = {"clinic": "Lowband Clinic", "emergency": "112", "name": "Amina Z.", "digit": "1", "label": "Sugar",
               "first": "140", "second": "90", "value": "7.2", "tries": "4", "medicine": "Metformin 500mg x60",
               "ref": "C12", "readings": "BP 140/90", "medicines": "Metformin 500mg", "last": "5", "choices": "",
-              "example": "BP 140/90", "limit": "130", "minutes": "30", "time": "10:00", "danger": "BP 190/125"}
+              "example": "BP 140/90", "limit": "130", "minutes": "30", "time": "10:00", "danger": "BP 190/125",
+              "count": "2", "date": "06/12", "what": "Metformin 500mg x60"}
     for key in keys:
         text = CATALOG.render(language, Message(key, sample), "voice")
         assert text and "{" not in text, (key, text)

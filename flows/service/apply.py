@@ -281,6 +281,16 @@ class EffectApplier:
             # Nobody to carry it: leave a trace the clinic can find rather than lose it quietly.
             self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose}")
 
+    def _PauseReminders(self, effect: fx.PauseReminders) -> None:
+        for reminder in self.store.reminders.for_patient(effect.patient_id):
+            self.store.reminders.pause(reminder.id, effect.until)
+        self.record("reminders.paused" if effect.until else "reminders.resumed", "reminders")
+
+    def _StopReminders(self, effect: fx.StopReminders) -> None:
+        for reminder in self.store.reminders.for_patient(effect.patient_id):
+            self.store.reminders.remove(reminder.id)
+        self.record("reminders.stopped", "reminders")
+
     def _AnswerReminder(self, effect: fx.AnswerReminder) -> None:
         self.store.reminders.answer(effect.send_id, effect.taken)
         self.record("reminder.answered", "reminder", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flows.context import FlowConfig, PatientView, RequestView, Submission
+from flows.context import FlowConfig, PatientView, ReminderRule, RequestView, Submission
 from flows.patient_flows import short_name
 from flows.readings import KINDS, Reading, format_reading
 from flows.service.pins import PinWork
@@ -143,6 +143,16 @@ class StoreDirectory:
             else:
                 tasks.append((short_id, f"last reading {(now - datetime.fromisoformat(taken)).days}d ago"))
         return tasks
+
+    def reminders(self, patient_id: int) -> list[ReminderRule]:
+        rules = []
+        for r in self.store.reminders.for_patient(patient_id):
+            rule = r.rule
+            what = rule.get("label") if rule["kind"] == "medicine" else KINDS[rule["reading"]].codes[0]
+            rules.append(ReminderRule(r.id, what, ",".join(rule["times"]),
+                                      datetime.fromisoformat(r.next_send_at) if r.next_send_at else None,
+                                      datetime.fromisoformat(r.paused_until) if r.paused_until else None))
+        return rules
 
     def held_messages(self, patient_id: int) -> list[tuple[int, str]]:
         return self.store.held.unread(patient_id)

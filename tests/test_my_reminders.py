@@ -1,0 +1,59 @@
+"""Menu item 4, "My reminders", by SMS: what is due next, pause a week, start again,
+switch all off (asked twice); what the dispatcher then does with them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from lowband.wiring import conversation_service
+from scheduler.reminders import schedule, send_due
+from tests.helpers.conversation_script import ScriptRunner
+
+AMINA = "+254712345678"
+
+
+@pytest.fixture
+def amina(sms_app, clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", "born=1968"])
+        patient = store.patients.by_short_id("4376")
+        medicine = store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
+        rule = {"kind": "medicine", "times": ["08:00"], "weekdays": [], "medication_id": medicine.id,
+                "label": medicine.label}
+        reminder = store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, clock()))
+    return store, reminder, conversation_service(sms_app.extensions["lowband"].settings)
+
+
+def test_pause_then_start_again(twilio, amina, clock):
+    store, reminder, service = amina
+    assert twilio.sms(AMINA, "4").messages == ["Amina Z., please send your 4-digit PIN to continue."]
+    [listed] = twilio.sms(AMINA, "1111").messages  # a reminder names a medicine: behind the PIN
+    assert listed.startswith("Amina Z.: 1 reminders, next ") and ": Metformin 500mg x60. 1 Pause for a week" in listed
+    [paused] = twilio.sms(AMINA, "1").messages
+    until = (clock() + timedelta(days=7)).strftime("%d/%m")
+    assert paused == f"Amina Z.: reminders paused until {until}. Reply MENU for options."
+    clock.now = datetime.fromisoformat(store.reminders.get(reminder.id).next_send_at) + timedelta(minutes=1)
+    assert send_due(store, service, clock()).sent == []  # paused: not sent
+    assert store.reminders.occurrences(reminder.id)[-1][1] == "paused"
+    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "1111")  # hours later: the PIN again
+    assert twilio.sms(AMINA, "2").messages == ["Amina Z.: reminders are on again. Reply MENU for options."]
+    clock.now = datetime.fromisoformat(store.reminders.get(reminder.id).next_send_at) + timedelta(minutes=1)
+    assert send_due(store, service, clock()).sent == [reminder.id]
+
+
+def test_switching_all_off_is_asked_twice(twilio, amina, clock):
+    store, reminder, _ = amina
+    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "1111")
+    assert twilio.sms(AMINA, "3").messages[0].startswith("Switch off all your reminders?")
+    assert twilio.sms(AMINA, "NO").messages == ["OK, your reminders stay on. Reply MENU for options."]
+    assert store.reminders.for_patient(reminder.patient_id)
+    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "3")
+    assert twilio.sms(AMINA, "YES").messages == ["Amina Z.: all reminders are off. Reply MENU for options."]
+    assert store.reminders.for_patient(reminder.patient_id) == []
+    assert twilio.sms(AMINA, "4").messages[0].startswith("Amina Z., no reminders are set.")
