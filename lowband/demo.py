@@ -24,6 +24,17 @@ PATIENTS = [
 ]
 
 
+# The demo's reminders: a medicine twice a day, one at breakfast, and a weekly BP check.
+REMINDER_TIMES = {"Metformin": ["08:00", "20:00"], "Losartan": ["08:00"]}
+READING_REMINDERS = {"Joseph Mwangi": ["mon"]}
+
+
+def _remind(store: Store, patient, rule: dict) -> None:
+    from scheduler.reminders import schedule
+
+    store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, store.now()))
+
+
 def load_demo(store: Store, settings: Settings, this_year: int) -> dict[str, list[str]]:
     """Enrol the demo clinic; return the short IDs made, for the admin to try."""
     made: dict[str, list[str]] = {"staff": [], "patients": []}
@@ -47,7 +58,14 @@ def load_demo(store: Store, settings: Settings, this_year: int) -> dict[str, lis
             )
             patient = store.patients.add(**vars(details), chw_id=chw_id)
             for med_name, dose, quantity in medicines:
-                store.medications.add(patient.id, name=med_name, dose=dose, quantity=quantity)
+                medication = store.medications.add(patient.id, name=med_name, dose=dose, quantity=quantity)
+                times = REMINDER_TIMES.get(med_name)
+                if times:
+                    _remind(store, patient, {"kind": "medicine", "times": times, "weekdays": [],
+                                             "medication_id": medication.id, "label": medication.label})
+            if name in READING_REMINDERS:
+                _remind(store, patient, {"kind": "reading", "reading": "bp", "times": ["07:30"],
+                                         "weekdays": READING_REMINDERS[name]})
             made["patients"].append(f"{patient.short_id} {phone}")
         store.audit.record("cli", "demo.load", "", f"staff={len(STAFF)} patients={len(PATIENTS)}")
     return made

@@ -113,3 +113,18 @@ def test_reminder_mistakes_are_one_line(run_cli, cli_error, clinic):
     cli_error(run_cli("reminders", "add", clinic["Amina"], "--reading", "bp", "--times", "08:00", "--days", "xyz"),
               "--days")
     cli_error(run_cli("reminders", "remove", "42"), "no reminder 42")
+
+
+def test_a_medicine_added_with_times_is_reminded_and_the_demo_has_reminders(installation, run_cli, clinic):
+    result = run_cli("meds", "add", clinic["Joe"], "--name", "Amlodipine", "--dose", "5mg", "--times", "09:00,21:30")
+    assert result.exit_code == 0, result.output
+    assert "reminded at 09:00, 21:30 (America/New_York)" in result.output
+    rows = [json.loads(line) for line in run_cli("reminders", "list", clinic["Joe"], "--json").output.splitlines()]
+    assert [(r["what"], r["times"]) for r in rows] == [("Amlodipine 5mg", "09:00,21:30")]
+
+
+def test_the_demo_clinic_has_reminders_of_each_kind(tmp_path, run_cli):
+    env = {"LOWBAND_DB": str(tmp_path / "demo" / "lowband.db"), "LOWBAND_KEY_FILE": str(tmp_path / "demo" / "k.key")}
+    assert run_cli("init", "--demo", env=env).exit_code == 0
+    rows = [json.loads(line) for line in run_cli("reminders", "list", "--json", env=env).output.splitlines()]
+    assert {r["what"] for r in rows} >= {"Metformin 500mg x60", "bp reading"}

@@ -186,8 +186,9 @@ def meds() -> None:
 @click.option("--name", required=True, help='Medicine, e.g. "Metformin".')
 @click.option("--dose", required=True, help='Dose as the pharmacist writes it, e.g. "500mg".')
 @click.option("--quantity", type=click.IntRange(1, 10000), help="Units dispensed per refill, e.g. 60.")
-def meds_add(patient_id: str, name: str, dose: str, quantity: int | None) -> None:
-    """Add a medicine to a patient (by short ID)."""
+@click.option("--times", help="Remind the patient at these local times, like 08:00,20:00.")
+def meds_add(patient_id: str, name: str, dose: str, quantity: int | None, times: str | None) -> None:
+    """Add a medicine to a patient (by short ID), with reminders if --times."""
     st = store()
     patient = open_record(st, patient_id, "adding a medicine")
     name, dose = name.strip(), dose.strip()
@@ -201,10 +202,25 @@ def meds_add(patient_id: str, name: str, dose: str, quantity: int | None) -> Non
             f"'{label}' is {len(label)} characters; SMS have room for {MEDICINE_ROOM}: shorten the name "
             "(e.g. HCTZ for hydrochlorothiazide)"
         )
+    rule = None
+    if times:
+        from scheduler.reminders import parse_times
+
+        try:
+            rule = {"kind": "medicine", "times": [t.strftime("%H:%M") for t in parse_times(times)], "weekdays": []}
+        except ValueError as error:
+            raise click.ClickException(f"--times: {error}") from None
     with st.write():
         medication = st.medications.add(patient.id, name=name, dose=dose, quantity=quantity)
         st.audit.record("cli", "medication.add", f"patient:{patient.short_id}")
-    click.echo(f"Added {medication.label} for patient {patient.short_id}.")
+        if rule:
+            from scheduler.reminders import schedule
+
+            rule.update(medication_id=medication.id, label=medication.label)
+            st.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, st.now()))
+            st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}")
+    click.echo(f"Added {medication.label} for patient {patient.short_id}"
+               + (f", reminded at {', '.join(rule['times'])} ({patient.time_zone})." if rule else "."))
 
 
 MEDICINE_ROOM = LIMITS["medicine"]
