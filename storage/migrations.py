@@ -366,6 +366,16 @@ def outbox_expiry(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT")
 
 
+@migrations(name="0015_outbox_priority")
+def outbox_priority(db: Database) -> None:
+    # Alerts before care news before reminders: 08:00 brings every medicine reminder of
+    # the clinic at once, and an urgent alert must not queue behind them. (The purpose
+    # itself is sealed; this says only how soon.)
+    db.execute("ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1")
+    db.execute("DROP INDEX outbox_due")
+    db.execute("CREATE INDEX outbox_due ON outbox(status, priority, next_attempt_at)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

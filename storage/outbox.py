@@ -25,6 +25,10 @@ EARLY_REPORTS_KEPT = timedelta(days=1)
 # A message is tried until it expires (VALID_FOR by default, the same as the validity the
 # carrier is given), with growing pauses; the cap on attempts only stops a runaway.
 VALID_FOR = timedelta(hours=4)
+# Sent first to last: an alert, then care news (a refill ready, a nurse's answer), then
+# reminders.
+URGENT, CARE, REMINDER = 0, 1, 2
+PRIORITY = {"alert": URGENT, "reminder": REMINDER}
 MAX_ATTEMPTS = 30
 
 
@@ -68,17 +72,18 @@ class Outbox:
         phone_index = store.phone_index(phone)
         now = store.now_iso()
         expires_at = expires_at or iso(store.now() + VALID_FOR)
+        priority = PRIORITY.get(purpose, CARE)
         store.writing()
         opted_out = store.contacts.is_opted_out(phone_index)
         row_id = store.new_id()
         store.execute(
             "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
-            "created_at, updated_at, alert_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, updated_at, alert_id, expires_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row_id, phone_index,
                 store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
                 self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
-                "recipient opted out" if opted_out else None, now, now, alert_id, expires_at,
+                "recipient opted out" if opted_out else None, now, now, alert_id, expires_at, priority,
             ),
         )
         return self.get(row_id)
@@ -117,7 +122,7 @@ class Outbox:
         )
         ids = [r[0] for r in store.execute(
             "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at, id LIMIT ?", (now_text, limit),
+            "ORDER BY priority, next_attempt_at, id LIMIT ?", (now_text, limit),
         ).fetchall()]
         claimed = []
         for message_id in ids:

@@ -42,7 +42,7 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
     "outbox": ("id", {"id": CLEAR, "phone_index": INDEX, "phone": SEALED, "body": SEALED, "purpose": TEXT,
                       "status": CLEAR, "attempts": CLEAR, "next_attempt_at": CLEAR, "lease_until": CLEAR,
                       "provider_sid": CLEAR, "error": CLEAR, "created_at": CLEAR, "updated_at": CLEAR,
-                      "alert_id": CLEAR, "expires_at": CLEAR}),
+                      "alert_id": CLEAR, "expires_at": CLEAR, "priority": CLEAR}),
     "counters": ("name", {"name": CLEAR, "value": CLEAR}),
     "early_reports": ("provider_sid", {"provider_sid": CLEAR, "status": CLEAR, "error": CLEAR, "received_at": CLEAR}),
     "readings": ("id", {"id": CLEAR, "patient_id": CLEAR, "submission_id": CLEAR, "kind": SEALED,

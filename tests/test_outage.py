@@ -49,3 +49,15 @@ def test_thirty_minutes_down_delivers_what_is_still_valid_and_drops_what_expired
     assert gaps == sorted(gaps) and gaps[0] < gaps[-2]  # growing pauses, not a hammering
     assert len(tried) < 10  # not once a minute for half an hour
     assert all(at < start + timedelta(minutes=20) for at, body in transport.tries if "medicine" in body)
+
+
+def test_an_alert_is_sent_before_the_reminders_queued_ahead_of_it(sms_app, clock):
+    """08:00 brings every reminder at once; an urgent alert must not wait behind them."""
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        for n in range(30):
+            store.outbox.enqueue(f"+2547123456{n:02d}", f"time for your 08:00 medicine ({n})", "reminder")
+        store.outbox.enqueue(CLINICIAN, "URGENT A1: ...", "alert")
+        store.outbox.enqueue(PATIENT, "Your refill RF1 is ready", "refill")
+        claimed = store.outbox.claim_due(clock(), limit=5)
+    assert [m.body for m in claimed][:2] == ["URGENT A1: ...", "Your refill RF1 is ready"]
