@@ -113,6 +113,26 @@ class ReminderRepository:
             return None
         return (row[0], row[2], rule, row[4]) if rule.get("kind") == "medicine" else None
 
+    def readings_sent(self, patient_id: int, kinds: set[str], since: str) -> int:
+        """A reading reminder is answered by the reading itself: every unanswered reading
+        reminder of these kinds sent to the patient since `since` is marked "sent"."""
+        store = self.store.writing()
+        rows = store.execute(
+            "SELECT s.id, r.id, r.rule FROM reminder_sends s JOIN reminders r ON r.id = s.reminder_id "
+            "WHERE r.patient_id = ? AND s.state = 'sent' AND s.answered_at IS NULL AND s.created_at >= ?",
+            (patient_id, since)).fetchall()
+        answered = 0
+        for send_id, reminder_id, blob in rows:
+            try:
+                rule = open_value(store, "reminders", "rule", reminder_id, blob)
+            except DamagedRecord:
+                continue
+            if rule.get("kind") == "reading" and rule.get("reading") in kinds:
+                store.execute("UPDATE reminder_sends SET answer = ?, answered_at = ? WHERE id = ?",
+                              (store.seal("reminder_sends", "answer", send_id, "sent"), store.now_iso(), send_id))
+                answered += 1
+        return answered
+
     def answer(self, send_id: int, taken: bool) -> None:
         store = self.store.writing()
         store.execute("UPDATE reminder_sends SET answer = ?, answered_at = ? WHERE id = ?",

@@ -71,3 +71,20 @@ def test_a_one_after_moving_on_or_a_day_later_is_ordinary_input(twilio, reminded
     clock.now += timedelta(days=1, minutes=5)
     assert "noted" not in twilio.sms(AMINA, "1").messages[0]  # (the pass for that day was not run)
     assert store.reminders.adherence(patient.id, "")["Metformin 500mg x60"]["unanswered"] == 2
+
+
+def test_a_reading_reminder_is_answered_by_the_reading(twilio, sms_app, clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        ScriptRunner.add_patient(store, ["5021", "Joseph Mwangi", "+254722300301", "pin=2222", "consent", "born=1955"])
+        patient = store.patients.by_short_id("5021")
+        rule = {"kind": "reading", "reading": "bp", "times": ["07:30"], "weekdays": []}
+        reminder = store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, clock()))
+    clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    assert send_due(store, conversation_service(sms_app.extensions["lowband"].settings), clock()).sent
+    [sms] = [m.body for m in store.outbox.list() if m.purpose == "reminder"]
+    assert sms == "Joseph: time to send your BP reading, like BP 140/90"
+    clock.now += timedelta(minutes=20)
+    assert "saved" in twilio.sms("+254722300301", "BP 132/84").messages[0]
+    answered = store.one("SELECT count(*) FROM reminder_sends WHERE answered_at IS NOT NULL")[0]
+    assert answered == 1

@@ -140,6 +140,9 @@ class EffectApplier:
         if effect.submitted_by.startswith("staff:"):
             short = store.patients.get(effect.patient_id).short_id
             self.record("readings.relay", f"patient:{short}", f"count={len(effect.readings)}")
+        # A reading reminder is answered by the reading it asked for (adherence).
+        store.reminders.readings_sent(effect.patient_id, {r.kind for r in effect.readings},
+                                      iso(self.now - timedelta(days=1)))
 
     def _RaiseAlert(self, effect: fx.RaiseAlert) -> None:
         store = self.store
