@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.reminders --rules $(if $(QUICK),10000,100000)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

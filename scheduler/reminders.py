@@ -86,11 +86,22 @@ def _too_late(reminder: Reminder, now: datetime) -> bool:
     return now - send_at > LATE.get(reminder.rule["kind"], timedelta(hours=2))
 
 
+BATCH = 200  # reminders per transaction: the write lock is never held for long
+
+
 def send_due(store: Store, service: ConversationService, now: datetime) -> ReminderReport:
-    """One pass: due reminders into the outbox (or recorded missed), rules moved on."""
+    """One pass: every due reminder into the outbox (or recorded missed), rules moved on,
+    BATCH at a time, each batch its own short transaction."""
     report = ReminderReport()
+    while _send_batch(store, service, now, report):
+        pass
+    return report
+
+
+def _send_batch(store: Store, service: ConversationService, now: datetime, report: ReminderReport) -> bool:
     with store.write():
-        for reminder in store.reminders.due(iso(now)):
+        batch = store.reminders.due(iso(now), BATCH)
+        for reminder in batch:
             patient = store.patients.get(reminder.patient_id)
             due = datetime.fromisoformat(reminder.next_due_at)
             paused = reminder.paused_until and reminder.paused_until > reminder.next_due_at
@@ -112,4 +123,4 @@ def send_due(store: Store, service: ConversationService, now: datetime) -> Remin
                 report.sent.append(reminder.id)
             next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)
             store.reminders.advance(reminder.id, next_due_at, next_send_at)
-    return report
+    return len(batch) == BATCH

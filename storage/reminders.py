@@ -61,8 +61,9 @@ class ReminderRepository:
             (limit,)).fetchall()
         return list(skip_damaged(rows, self._reminder))
 
-    def due(self, now: str, limit: int = 200) -> list[Reminder]:
-        """Active reminders whose (quiet-hours adjusted) time has come, oldest first."""
+    def due(self, now: str, limit: int = -1) -> list[Reminder]:
+        """Active reminders whose (quiet-hours adjusted) time has come, oldest first
+        (all of them unless `limit`)."""
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM reminders WHERE active = 1 AND next_send_at <= ? "  # noqa: S608
             "ORDER BY next_send_at, id LIMIT ?", (now, limit)).fetchall()

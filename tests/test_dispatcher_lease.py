@@ -120,3 +120,25 @@ def test_a_dispatcher_killed_mid_pass_loses_none_and_doubles_none(due_reminders,
     _passes(installation, settings, 1, 12, context.Queue())  # restarted: the same minutes again
     sends, outbox = _sent(installation)
     assert len(sends) == len(set(sends)) == PATIENTS * 3 and outbox == PATIENTS * 3
+
+
+def test_one_pass_sends_every_due_reminder_in_short_batches(due_reminders, installation, monkeypatch):
+    """At 08:00 thousands fall due at once: one pass writes them all, a batch per
+    transaction, so the write lock is never held for the whole of it."""
+    import scheduler.reminders
+    from lowband.settings import load_settings
+
+    monkeypatch.setattr(scheduler.reminders, "BATCH", 5)
+    store = _store(installation)
+    transactions = []
+    write = store.write
+
+    def counted():
+        transactions.append(1)
+        return write()
+
+    monkeypatch.setattr(store, "write", counted)
+    report = scheduler.reminders.send_due(store, conversation_service(load_settings(overrides=installation.config)),
+                                          START + timedelta(minutes=1))
+    store.db.close()
+    assert len(report.sent) == PATIENTS and len(transactions) >= PATIENTS // 5
