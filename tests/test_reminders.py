@@ -128,3 +128,12 @@ def test_the_demo_clinic_has_reminders_of_each_kind(tmp_path, run_cli):
     assert run_cli("init", "--demo", env=env).exit_code == 0
     rows = [json.loads(line) for line in run_cli("reminders", "list", "--json", env=env).output.splitlines()]
     assert {r["what"] for r in rows} >= {"Metformin 500mg x60", "bp reading"}
+
+
+def test_a_reminder_paused_from_the_cli_is_held_then_starts_again(installation, run_cli, clinic, cli_error):
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00").exit_code == 0
+    [row] = [json.loads(line) for line in run_cli("reminders", "list", "--json").output.splitlines()]
+    result = run_cli("reminders", "pause", str(row["id"]), "--days", "3")
+    assert result.exit_code == 0 and "paused until" in result.output
+    assert run_cli("reminders", "pause", str(row["id"]), "--days", "0").output.strip().endswith("is on again.")
+    cli_error(run_cli("reminders", "pause", "7", "--days", "2"), "no reminder 7")

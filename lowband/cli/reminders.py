@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 
@@ -101,6 +101,23 @@ def reminders_remove(reminder_id: int) -> None:
             raise click.ClickException(f"reminder {reminder_id} is already stopped")
         st.audit.record("cli", "reminder.remove", f"reminder:{reminder_id}")
     click.echo(f"Reminder {reminder_id} stopped.")
+
+
+@reminders.command("pause")
+@click.argument("reminder_id", type=int)
+@click.option("--days", type=click.IntRange(0, 365), required=True, help="How many days; 0 starts it again now.")
+def reminders_pause(reminder_id: int, days: int) -> None:
+    """Hold a reminder for some days (a stay in hospital, a trip), or start it again."""
+    st = store()
+    try:
+        reminder = st.reminders.get(reminder_id)
+    except NotFound:
+        raise click.ClickException(f"no reminder {reminder_id}; see `lowband reminders list`") from None
+    until = iso(st.now() + timedelta(days=days)) if days else None
+    with st.write():
+        st.reminders.pause(reminder.id, until)
+        st.audit.record("cli", "reminder.pause", f"reminder:{reminder.id}", f"days={days}")
+    click.echo(f"Reminder {reminder.id} paused until {until}." if until else f"Reminder {reminder.id} is on again.")
 
 
 @reminders.command("due")
