@@ -25,6 +25,7 @@ from ivr import line as lines
 from ivr import speech
 from ivr.call import CallTurn, prompt_urls
 from ivr.line import Line
+from ivr.reminder_calls import add_routes as add_reminder_routes
 from storage import Store
 from storage.inbound import SidFromAnotherSender
 
@@ -180,6 +181,8 @@ def create_blueprints(get_store: Callable[[], Store], service: ConversationServi
                     store.outbox.enqueue(user.phone, text, "consult")
                 store.audit.record("system", "consult.recording_failed", f"consult:{consult.ref}")
         return Response(status=204)
+
+    add_reminder_routes(bp, get_store, service)
 
     @bp.post("/voice/status")
     def status() -> Response:

@@ -52,6 +52,7 @@ def dispatch_once(
     service: ConversationService | None = None,
     refill_wait_hours: int = 24,
     ack_wait: timedelta = ACK_WAIT,
+    voice_base: str | None = None,
 ) -> DrainReport:
     """One pass: flag requests waiting too long (their notes join the outbox), then
     send what the outbox holds. Raises AnotherDispatcher while another process holds
@@ -70,14 +71,14 @@ def dispatch_once(
     # passed on first; and an alert passed on while draining (its messages refused) has
     # the next people's messages sent in this same pass.
     followed = follow_alerts(store, now, ack_wait)
-    report = drain(store, transport, now=now, status_callback=status_callback)
+    report = drain(store, transport, now=now, status_callback=status_callback, voice_base=voice_base)
     for _ in range(2):
         more = follow_alerts(store, now, ack_wait)
         followed.passed_on += more.passed_on
         followed.undelivered += more.undelivered
         if not more.passed_on:
             break
-        report += drain(store, transport, now=now, status_callback=status_callback)
+        report += drain(store, transport, now=now, status_callback=status_callback, voice_base=voice_base)
     if followed.passed_on or followed.undelivered or followed.escalated:
         log.warning("alerts passed on: %s; undelivered: %s; not acknowledged, escalated: %s",
                     followed.passed_on, followed.undelivered, followed.escalated)
@@ -95,13 +96,14 @@ def start(
     service: ConversationService | None = None,
     refill_wait_hours: int = 24,
     ack_wait: timedelta = ACK_WAIT,
+    voice_base: str | None = None,
 ) -> BackgroundScheduler:
     """Start the background dispatcher; call `.shutdown()` to stop it."""
 
     def job() -> None:
         try:
             dispatch_once(store_for_thread(), transport, status_callback=status_callback, service=service,
-                          refill_wait_hours=refill_wait_hours, ack_wait=ack_wait)
+                          refill_wait_hours=refill_wait_hours, ack_wait=ack_wait, voice_base=voice_base)
         except AnotherDispatcher as waiting:
             log.debug("%s", waiting)  # it takes over when that one's lease lapses
         except Exception:  # keep the scheduler alive; the next run retries

@@ -10,7 +10,7 @@ it right across daylight-saving changes (both tested):
 In the spring gap (02:30 on the night 02:00 becomes 03:00) the trigger fires at the
 moment that wall time would have been, so the reminder is sent, not skipped.
 
-Quiet hours (default 21:00 to 07:00 local) hold a reminder until they end.
+Quiet hours (flows/quiet_hours.py) hold a reminder until they end.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DEFAULT_QUIET = (time(21, 0), time(7, 0))
 
 
 def next_due(times: Sequence[time], zone: str, after: datetime, *, weekdays: Sequence[str] = (),
@@ -58,21 +57,3 @@ def _next_for(trigger: CronTrigger, tz: ZoneInfo, after: datetime, last: datetim
 
 def _same_wall_time(one: datetime, other: datetime) -> bool:
     return (one.date(), one.hour, one.minute) == (other.date(), other.hour, other.minute)
-
-
-def in_quiet_hours(moment: datetime, zone: str, quiet: tuple[time, time] = DEFAULT_QUIET) -> bool:
-    start, end = quiet
-    local = moment.astimezone(ZoneInfo(zone)).time()
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end  # across midnight: 21:00 to 07:00
-
-
-def quiet_hours_end(moment: datetime, zone: str, quiet: tuple[time, time] = DEFAULT_QUIET) -> datetime:
-    """When the quiet hours `moment` falls in are over (UTC)."""
-    tz = ZoneInfo(zone)
-    local = moment.astimezone(tz)
-    end = datetime.combine(local.date(), quiet[1], tzinfo=tz)
-    if end <= local:
-        end = datetime.combine(local.date() + timedelta(days=1), quiet[1], tzinfo=tz)
-    return end.astimezone(UTC)

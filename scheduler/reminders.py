@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from flows.engine import Message, msg
+from flows.quiet_hours import in_quiet_hours, quiet_hours_end
 from flows.readings import KINDS
 from flows.service import ConversationService
-from scheduler.occurrence import in_quiet_hours, next_due, quiet_hours_end
+from scheduler.occurrence import next_due
 from storage import Store
 from storage.reminders import Reminder
 from storage.store import iso
@@ -113,12 +114,16 @@ def _send_batch(store: Store, service: ConversationService, now: datetime, repor
                 if store.reminders.record(reminder.id, reminder.next_due_at, "missed"):
                     report.missed.append(reminder.id)
             elif store.reminders.record(reminder.id, reminder.next_due_at, "sent"):
+                # A patient who prefers calls hears it: the voice line says it and takes 1 or 2.
+                channel = "call" if patient.prefers_voice else "sms"
                 text = service.render(patient.language, message_for(
-                    reminder, patient.name.split()[0], patient.discreet, patient.time_zone, due))
+                    reminder, patient.name.split()[0], patient.discreet, patient.time_zone, due),
+                    "voice" if channel == "call" else "sms")
                 # Useless once it is too late to take the medicine on time: never sent later.
                 expires = datetime.fromisoformat(reminder.next_send_at) + LATE.get(reminder.rule["kind"],
                                                                                  timedelta(hours=2))
-                message = store.outbox.enqueue(patient.phone, text, "reminder", expires_at=iso(expires))
+                message = store.outbox.enqueue(patient.phone, text, "reminder", expires_at=iso(expires),
+                                               channel=channel)
                 store.reminders.set_outbox(reminder.id, reminder.next_due_at, message.id)
                 report.sent.append(reminder.id)
             next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)

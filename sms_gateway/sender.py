@@ -34,8 +34,10 @@ def backoff(attempts: int) -> timedelta:
 
 def drain(
     store: Store, transport: Transport, *, now: datetime | None = None, status_callback: str | None = None,
-    limit: int = 50,
+    limit: int = 50, voice_base: str | None = None,
 ) -> DrainReport:
+    """Send what is due. A message for a call (a reminder to a patient who prefers
+    calls) is placed as a call whose words are at `voice_base`/voice/reminder/<id>."""
     now = now or store.now()
     report = DrainReport()
     with store.write():
@@ -44,7 +46,13 @@ def drain(
         # The send happens outside any transaction (a slow network must not hold the
         # write lock); each outcome is then one short transaction of its own.
         try:
-            result = transport.send(message.phone, message.body, status_callback=status_callback)
+            if message.channel == "call":
+                if not voice_base:
+                    raise TransportError("no public URL for the call to fetch its words", retryable=False)
+                where = f"{voice_base}/voice/reminder/{message.id}"
+                result = transport.call(message.phone, where, status_callback=f"{where}/status")
+            else:
+                result = transport.send(message.phone, message.body, status_callback=status_callback)
         except TransportError as error:
             with store.write():
                 if error.opted_out:

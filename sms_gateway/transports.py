@@ -42,6 +42,10 @@ class Transport(Protocol):
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult: ...
 
+    def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
+        """Place a call whose TwiML is at `url` (a reminder said on the voice line)."""
+        ...
+
 
 # A leading reference (A12, RF3, C1) says which task a message is about and nothing of
 # whom: it may be shown. Any other word may be a name ("Amina Z.: BP ...", "Joseph M.,
@@ -73,6 +77,11 @@ class ConsoleTransport:
         print(f"[SMS to {mask(to)}] {body if self.full else masked_body(body)}", file=stream, flush=True)
         # Unique across processes and runs: the outbox keys delivery reports by it.
         return SendResult(f"console-{uuid.uuid4().hex}")
+
+    def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
+        stream = self.stream or sys.stdout
+        print(f"[CALL to {mask(to)}] (what it says: {url})", file=stream, flush=True)
+        return SendResult(f"console-call-{uuid.uuid4().hex}")
 
 
 class TwilioTransport:
@@ -113,3 +122,22 @@ class TwilioTransport:
         except OSError as error:  # timeouts and refused connections from requests
             raise TransportError(f"network error: {type(error).__name__}", retryable=True) from None
         return SendResult(message.sid)
+
+    def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
+        """A call from our number; Twilio fetches `url` for what to say, and tells whether
+        a person or a machine answered (AnsweredBy), so a voicemail hears nothing private."""
+        if not self.sender.startswith("+"):
+            raise TransportError("calls need TWILIO_FROM to be a phone number, not a messaging service",
+                                 retryable=False)
+        kwargs = {"to": to, "from_": self.sender, "url": url, "method": "POST", "machine_detection": "Enable"}
+        if status_callback:
+            kwargs.update(status_callback=status_callback, status_callback_method="POST",
+                          status_callback_event=["completed"])
+        try:
+            call = self.client.calls.create(**kwargs)
+        except TwilioRestException as error:
+            raise TransportError(f"twilio error {error.code or error.status}",
+                                 retryable=error.status >= 500 or error.status == 429) from None
+        except (TwilioException, OSError) as error:
+            raise TransportError(f"twilio unreachable: {type(error).__name__}", retryable=True) from None
+        return SendResult(call.sid)

@@ -376,6 +376,14 @@ def outbox_priority(db: Database) -> None:
     db.execute("CREATE INDEX outbox_due ON outbox(status, priority, next_attempt_at)")
 
 
+@migrations(name="0016_voice_reminders")
+def voice_reminders(db: Database) -> None:
+    # A patient who prefers calls gets reminders as calls: the outbox row says how it goes
+    # out (an SMS or a call), the patient row which they prefer.
+    db.execute("ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'sms'")
+    db.execute("ALTER TABLE patients ADD COLUMN prefers_voice INTEGER NOT NULL DEFAULT 0")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

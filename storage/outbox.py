@@ -44,9 +44,10 @@ class OutboxMessage:
     error: str | None
     created_at: str
     updated_at: str
+    channel: str = "sms"  # or "call": the body is said on a call placed to the number
 
 
-_COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at"
+_COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at, channel"
 
 
 class Outbox:
@@ -63,7 +64,7 @@ class Outbox:
         return OutboxMessage(*row)
 
     def enqueue(self, phone: str, body: str, purpose: str, *, alert_id: int | None = None,
-                expires_at: str | None = None) -> OutboxMessage:
+                expires_at: str | None = None, channel: str = "sms") -> OutboxMessage:
         """Queue a message; if the number opted out it is stored as refused, never sent.
         `alert_id`: the urgent alert this message carries (its delivery is followed).
         `expires_at`: after it, the message is no use (a reminder hours late) and is given
@@ -78,12 +79,13 @@ class Outbox:
         row_id = store.new_id()
         store.execute(
             "INSERT INTO outbox (id, phone_index, phone, body, purpose, status, next_attempt_at, error, "
-            "created_at, updated_at, alert_id, expires_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, updated_at, alert_id, expires_at, priority, channel) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row_id, phone_index,
                 store.seal("outbox", "phone", row_id, phone), store.seal("outbox", "body", row_id, body),
                 self._purpose.seal(purpose, "outbox.purpose"), "refused" if opted_out else "queued", now,
-                "recipient opted out" if opted_out else None, now, now, alert_id, expires_at, priority,
+                "recipient opted out" if opted_out else None, now, now, alert_id, expires_at, priority, channel,
             ),
         )
         return self.get(row_id)

@@ -20,6 +20,7 @@ COLUMNS = [
     "id", "short_id", "name", "phone", "birth_year", "sex", "language", "time_zone",
     "chw_id", "active", "created_at", "pin_hash", "pin_failures", "locked_until",
     "consent_at", "consent_version", "consent_declined_at", "discreet", "closed_at", "merged_into",
+    "prefers_voice",
 ]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"  # noqa: S608
 
@@ -46,6 +47,7 @@ class Patient:
     discreet: bool
     closed_at: str | None  # a closed record is kept but reaches no phone, panel or list
     merged_into: int | None  # closed by a merge: the record that holds its history now
+    prefers_voice: bool = False  # reminders come as calls
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class PatientRepository:
         data = open_row(self.store, TABLE, row, COLUMNS)
         data["active"] = bool(data["active"])
         data["discreet"] = bool(data["discreet"])
+        data["prefers_voice"] = bool(data["prefers_voice"])
         return Patient(**data)
 
     def add(

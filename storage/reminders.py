@@ -134,6 +134,11 @@ class ReminderRepository:
                 answered += 1
         return answered
 
+    def by_outbox(self, outbox_id: int) -> tuple[int, bool] | None:
+        """(occurrence id, answered already) of the reminder an outbox message carries."""
+        row = self.store.one("SELECT id, answered_at FROM reminder_sends WHERE outbox_id = ?", (outbox_id,))
+        return (row[0], row[1] is not None) if row else None
+
     def answer(self, send_id: int, taken: bool) -> None:
         store = self.store.writing()
         store.execute("UPDATE reminder_sends SET answer = ?, answered_at = ? WHERE id = ?",

@@ -172,7 +172,7 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
         try:
             report = dispatch_once(rt.store(), chosen, now=moment, status_callback=status_callback_url(s),
                                    service=service, refill_wait_hours=s.refill_wait_hours,
-                                   ack_wait=timedelta(minutes=s.alert_ack_minutes))
+                                   ack_wait=timedelta(minutes=s.alert_ack_minutes), voice_base=s.public_base)
             click.echo(f"Outbox: {report}.")
         except AnotherDispatcher as waiting:
             # Exactly one dispatcher acts at a time; this one takes over when that lease lapses.

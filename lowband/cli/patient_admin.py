@@ -68,14 +68,16 @@ def details_of(patient: Patient, changes: dict) -> NewPatient:
 @click.option("--sex", type=click.Choice(["F", "M"], case_sensitive=False), help="F or M.")
 @click.option("--discreet/--no-discreet", default=None,
               help="Discreet: no SMS names a condition or medicine until the patient's PIN.")
+@click.option("--calls/--texts", "prefers_voice", default=None,
+              help="Reminders as phone calls (for someone who cannot read), or as SMS.")
 @click.option("--language", help="en, sw, fr or es.")
 @click.option("--tz", "time_zone", help="IANA time zone, like Africa/Nairobi.")
 @click.option("--chw", "chw_phone", help="Phone of the CHW who visits this patient.")
 @click.option("--allow-duplicate", is_flag=True,
               help="Change even though the new details look like another patient's record.")
 def patients_set(patient_id: str, name: str | None, phone: str | None, birth_year: str | None, sex: str | None,
-                 discreet: bool | None, language: str | None, time_zone: str | None, chw_phone: str | None,
-                 allow_duplicate: bool) -> None:
+                 discreet: bool | None, prefers_voice: bool | None, language: str | None, time_zone: str | None,
+                 chw_phone: str | None, allow_duplicate: bool) -> None:
     """Change a patient's details or settings.
 
     A new phone is refused when it is a staff number (staff texts are read as commands,
@@ -94,6 +96,8 @@ def patients_set(patient_id: str, name: str | None, phone: str | None, birth_yea
         changes["sex"] = clean_sex(sex)
     if discreet is not None:
         changes["discreet"] = int(discreet)
+    if prefers_voice is not None:
+        changes["prefers_voice"] = int(prefers_voice)
     if language:
         changes["language"] = clean_language(language)
     if time_zone:

@@ -99,7 +99,7 @@ def serve(host: str, port: int, workers: int) -> None:
     background = dispatcher.start(
         app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s),
         service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
-        ack_wait=timedelta(minutes=s.alert_ack_minutes),
+        ack_wait=timedelta(minutes=s.alert_ack_minutes), voice_base=s.public_base,
     )
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"Lowband serving on http://{shown}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")

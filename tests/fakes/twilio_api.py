@@ -13,6 +13,17 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 _MESSAGES = re.compile(r"^https://api\.twilio\.com/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
+_CALLS = re.compile(r"^https://api\.twilio\.com/2010-04-01/Accounts/(AC\w+)/Calls\.json$")
+
+
+@dataclass
+class PlacedCall:
+    sid: str
+    to: str
+    sender: str
+    url: str
+    status_callback: str | None
+    machine_detection: str | None
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Failure:
 @dataclass
 class FakeTwilioApi(HttpClient):
     sent: list[SentMessage] = field(default_factory=list)
+    calls: list[PlacedCall] = field(default_factory=list)
     failures: list[Failure | Exception] = field(default_factory=list)  # consumed one per request
     _sids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -47,6 +59,9 @@ class FakeTwilioApi(HttpClient):
 
     def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False) -> Response:
+        calling = _CALLS.match(uri)
+        if method.upper() == "POST" and calling:
+            return self._call(calling.group(1), data or {})
         match = _MESSAGES.match(uri)
         if method.upper() != "POST" or not match:
             return Response(404, json.dumps({"code": 20404, "message": "not found", "status": 404}))
@@ -68,3 +83,19 @@ class FakeTwilioApi(HttpClient):
         resource = {"sid": sid, "status": "queued", "to": data["To"], "body": data["Body"],
                     "from": data.get("From"), "account_sid": match.group(1)}
         return Response(201, json.dumps(resource))
+
+    def _call(self, account: str, data: dict) -> Response:
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return Response(failure.status, json.dumps({"code": failure.code, "message": failure.message,
+                                                        "status": failure.status}))
+        if "To" not in data or "From" not in data or "Url" not in data:
+            return Response(400, json.dumps({"code": 21205, "message": "missing parameter", "status": 400}))
+        sid = f"CA{next(self._sids):032x}"
+        self.calls.append(PlacedCall(sid, data["To"], data["From"], data["Url"], data.get("StatusCallback"),
+                                     data.get("MachineDetection")))
+        return Response(201, json.dumps({"sid": sid, "status": "queued", "to": data["To"], "from": data["From"],
+                                         "account_sid": account}))
+
