@@ -40,6 +40,7 @@ def drain(
     calls) is placed as a call whose words are at `voice_base`/voice/reminder/<id>."""
     now = now or store.now()
     report = DrainReport()
+    _reconcile(store, transport, now)
     with store.write():
         claimed = store.outbox.claim_due(now, limit=limit)
     for message in claimed:
@@ -73,3 +74,26 @@ def drain(
                     store.contacts.set_opt_out(store.phone_index(message.phone), True, carrier_blocked=True)
             report.sent += 1
     return report
+
+
+def _reconcile(store: Store, transport: Transport, now: datetime) -> None:
+    """Messages a dead sender left half-sent: asked of the provider, never resent blindly.
+    Sent already: recorded as sent. Not sent: queued again. Nobody can say (the provider
+    is unreachable, or it was a call): left for a person to review."""
+    with store.write():
+        stuck = store.outbox.stuck(now)
+    for message in stuck:
+        try:
+            if message.channel == "call":
+                raise TransportError("a call cannot be looked up", retryable=False)
+            sid = transport.sent_already(message.phone, message.body)
+        except TransportError as error:
+            with store.write():
+                store.outbox.to_review(message.id, f"the sender stopped mid-send; {error}; check before resending")
+            continue
+        with store.write():
+            if sid:
+                store.outbox.mark_sent(message.id, sid)
+            else:
+                store.outbox.requeue(message.id)
+

@@ -23,6 +23,7 @@ from flows.segments import segments
 
 # Twilio error 21610: the recipient replied STOP; sending again is refused.
 TWILIO_UNSUBSCRIBED = 21610
+RECONCILE_LOOKBACK = 20  # the last messages to a number searched for one we may have sent
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class Transport(Protocol):
 
     def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
         """Place a call whose TwiML is at `url` (a reminder said on the voice line)."""
+        ...
+
+    def sent_already(self, to: str, body: str) -> str | None:
+        """The provider's id of `body` if it already went to `to` (a sender died between
+        handing it over and recording it), None if it did not; raises TransportError
+        when the provider cannot say."""
         ...
 
 
@@ -77,6 +84,9 @@ class ConsoleTransport:
         print(f"[SMS to {mask(to)}] {body if self.full else masked_body(body)}", file=stream, flush=True)
         # Unique across processes and runs: the outbox keys delivery reports by it.
         return SendResult(f"console-{uuid.uuid4().hex}")
+
+    def sent_already(self, to: str, body: str) -> str | None:
+        return None  # printing twice costs nothing and reaches nobody
 
     def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
         stream = self.stream or sys.stdout
@@ -122,6 +132,15 @@ class TwilioTransport:
         except OSError as error:  # timeouts and refused connections from requests
             raise TransportError(f"network error: {type(error).__name__}", retryable=True) from None
         return SendResult(message.sid)
+
+    def sent_already(self, to: str, body: str) -> str | None:
+        try:
+            for message in self.client.messages.list(to=to, limit=RECONCILE_LOOKBACK):
+                if message.body == body:
+                    return message.sid
+        except (TwilioException, OSError) as error:
+            raise TransportError(f"twilio could not say: {type(error).__name__}", retryable=True) from None
+        return None
 
     def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
         """A call from our number; Twilio fetches `url` for what to say, and tells whether

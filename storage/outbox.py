@@ -112,10 +112,9 @@ class Outbox:
         store = self.store
         now_text, lease_text = iso(now), iso(now + lease)
         store.writing()
-        # A sender that died mid-send leaves 'sending' rows: due again after the lease.
-        store.execute(
-            "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND lease_until < ?", (now_text,)
-        )
+        # A sender that died mid-send leaves 'sending' rows whose lease ran out: whether
+        # the provider took them is unknown, so they are not claimed here but asked about
+        # first (sms_gateway.sender), never resent blindly.
         # Past its use (a reminder hours late, after an outage): given up, never sent late.
         store.execute(
             "UPDATE outbox SET status = 'failed', error = 'expired before it could be sent', lease_until = NULL, "
@@ -150,6 +149,24 @@ class Outbox:
         changes["updated_at"] = self.store.now_iso()
         sets = ", ".join(f"{k} = ?" for k in changes)
         self.store.execute(f"UPDATE outbox SET {sets} WHERE id = ?", [*changes.values(), message_id])  # noqa: S608
+
+    def stuck(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+        """Messages a sender claimed and never finished (its lease ran out)."""
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'sending' AND lease_until < ? ORDER BY id LIMIT ?",  # noqa: S608
+            (iso(now), limit)).fetchall()
+        return list(skip_damaged(rows, self._message))
+
+    def requeue(self, message_id: int) -> None:
+        """It never reached the provider: send it again."""
+        self.store.writing()
+        self._set(message_id, status="queued", lease_until=None)
+
+    def to_review(self, message_id: int, why: str) -> None:
+        """Nobody can tell whether it went: not resent; failed with the reason, for a
+        person to decide (`lowband outbox --status failed`)."""
+        self.store.writing()
+        self._set(message_id, status="failed", error=why[:200], lease_until=None)
 
     def mark_sent(self, message_id: int, provider_sid: str | None) -> tuple[str, str | None] | None:
         """The provider took the message. A delivery report that overtook this (it can

@@ -140,7 +140,8 @@ def test_twilio_saying_unsubscribed_marks_the_number_opted_out(api, twilio_trans
     assert again.status == "refused"
 
 
-def test_a_sender_that_died_mid_send_releases_the_message_after_its_lease(sms_app, clock, api, twilio_transport):
+def test_a_sender_that_died_before_handing_it_over_sends_it_after_its_lease(sms_app, clock, api,
+                                                                             twilio_transport):
     store = sms_app.extensions["lowband"].store()
     with store.write():
         store.outbox.enqueue(PATIENT, "Hello", "alert")
@@ -151,6 +152,29 @@ def test_a_sender_that_died_mid_send_releases_the_message_after_its_lease(sms_ap
     assert claimed_again == []  # leased: nobody else sends it meanwhile
     assert drain(store, twilio_transport, now=clock() + timedelta(minutes=3)).sent == 1
     assert len(api.sent) == 1 and api.sent[0].body == claimed.body
+
+
+def test_a_sender_that_died_after_twilio_took_it_does_not_send_it_twice(sms_app, clock, api, twilio_transport):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Your refill RF1 is ready", "refill")
+        [claimed] = store.outbox.claim_due(clock())
+    twilio_transport.send(PATIENT, claimed.body)  # Twilio took it... and the process died before recording it
+    drain(store, twilio_transport, now=clock() + timedelta(minutes=3))
+    assert len(api.sent) == 1  # found at Twilio, not resent
+    [message] = store.outbox.list()
+    assert message.status == "sent" and message.provider_sid == api.sent[0].sid
+
+
+def test_a_half_sent_message_nobody_can_check_is_left_for_a_person(sms_app, clock, api, twilio_transport):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.outbox.enqueue(PATIENT, "Your refill RF1 is ready", "refill")
+        store.outbox.claim_due(clock())
+    api.failures.append(Failure(503, 20500))  # Twilio cannot say
+    drain(store, twilio_transport, now=clock() + timedelta(minutes=3))
+    [message] = store.outbox.list()
+    assert message.status == "failed" and "check before resending" in message.error and api.sent == []
 
 
 def test_status_callbacks_move_forward_only(twilio, sms_app, api, twilio_transport, clock):

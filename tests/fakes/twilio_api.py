@@ -62,6 +62,9 @@ class FakeTwilioApi(HttpClient):
         calling = _CALLS.match(uri)
         if method.upper() == "POST" and calling:
             return self._call(calling.group(1), data or {})
+        listing = _MESSAGES.match(uri)
+        if method.upper() == "GET" and listing:
+            return self._list(listing.group(1), params or {})
         match = _MESSAGES.match(uri)
         if method.upper() != "POST" or not match:
             return Response(404, json.dumps({"code": 20404, "message": "not found", "status": 404}))
@@ -98,4 +101,19 @@ class FakeTwilioApi(HttpClient):
                                      data.get("MachineDetection")))
         return Response(201, json.dumps({"sid": sid, "status": "queued", "to": data["To"], "from": data["From"],
                                          "account_sid": account}))
+
+    def _list(self, account: str, params: dict) -> Response:
+        """GET Messages.json?To=...: what was sent to a number, newest first."""
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return Response(failure.status, json.dumps({"code": failure.code, "message": failure.message,
+                                                        "status": failure.status}))
+        found = [m for m in reversed(self.sent) if not params.get("To") or m.to == params["To"]]
+        page = [{"sid": m.sid, "to": m.to, "body": m.body, "status": "sent", "account_sid": account,
+                 "date_created": "Sun, 29 Nov 2026 08:00:00 +0000"} for m in found]
+        uri = f"/2010-04-01/Accounts/{account}/Messages.json"
+        return Response(200, json.dumps({"messages": page, "first_page_uri": uri, "next_page_uri": None,
+                                         "previous_page_uri": None, "page": 0, "page_size": 50, "uri": uri}))
 
