@@ -62,6 +62,7 @@ PLACEHOLDERS: dict[str, str] = {
     "digit": "9",
     "second": "120",  # the bottom number of a blood pressure, said back on a call
     "date": "31/12",  # a day, as a patient reads it
+    "when": "31/12 23:59",  # a day and a time
     "what": "Hydrochlorothiazide 25mg x30",  # a reminder: a medicine, or a reading's code
     # References: the prefix and up to 7 digits, ten years of a district's traffic
     # (2 million alerts) five times over. Never clipped.

@@ -21,7 +21,8 @@ from storage.reminders import Reminder
 from storage.store import iso
 
 # How late a reminder may still go out; later it is recorded missed.
-LATE = {"medicine": timedelta(hours=2), "reading": timedelta(hours=6)}
+LATE = {"medicine": timedelta(hours=2), "reading": timedelta(hours=6), "appointment": timedelta(hours=1),
+        "refill": timedelta(hours=12)}
 
 
 @dataclass
@@ -41,17 +42,48 @@ def parse_times(text: str) -> list[time]:
     return sorted(set(times))
 
 
-def schedule(rule: dict, zone: str, after: datetime, last: datetime | None = None) -> tuple[str, str]:
-    """(when it is next due, when it may be sent: past the quiet hours), as UTC ISO."""
-    due = next_due(parse_times(",".join(rule["times"])), zone, after, weekdays=rule.get("weekdays", ()), last=last)
+def schedule(rule: dict, zone: str, after: datetime, last: datetime | None = None) -> tuple[str | None, str | None]:
+    """(when it is next due, when it may be sent: past the quiet hours), as UTC ISO;
+    (None, None) once a rule has no more times (an appointment passed, an end date)."""
+    if "at" in rule:  # fixed moments: an appointment's, a refill's
+        upcoming = sorted(moment for moment in map(datetime.fromisoformat, rule["at"]) if moment > after)
+        due = upcoming[0] if upcoming else None
+    else:
+        due = next_due(parse_times(",".join(rule["times"])), zone, after, weekdays=rule.get("weekdays", ()),
+                       last=last)
+        if rule.get("until") and due > datetime.fromisoformat(rule["until"]):
+            due = None
+    if due is None:
+        return None, None
     send = quiet_hours_end(due, zone) if in_quiet_hours(due, zone) else due
     return iso(due), iso(send)
+
+
+def appointment_times(at: datetime, zone: str) -> list[str]:
+    """An appointment is reminded the day before at 09:00 (local) and two hours before."""
+    tz = _zone(zone)
+    day_before = datetime.combine(at.astimezone(tz).date() - timedelta(days=1), time(9, 0), tzinfo=tz)
+    return [iso(day_before), iso(at - timedelta(hours=2))]
+
+
+def refill_time(quantity: int, per_day: float, zone: str, start: datetime, warn_days: int = 3) -> str:
+    """The morning a few days before the supply runs out (quantity / daily dose)."""
+    tz = _zone(zone)
+    runs_out = start + timedelta(days=quantity / per_day)
+    return iso(datetime.combine(runs_out.astimezone(tz).date() - timedelta(days=warn_days), time(9, 0), tzinfo=tz))
 
 
 def message_for(reminder: Reminder, name: str, discreet: bool, zone: str, due: datetime) -> Message:
     """The reminder's text: discreet patients get one that names no medicine or condition."""
     rule = reminder.rule
     at = due.astimezone(_zone(zone)).strftime("%H:%M")
+    if rule["kind"] == "appointment":
+        when = datetime.fromisoformat(rule["appointment"]).astimezone(_zone(zone)).strftime("%d/%m %H:%M")
+        return msg("reminder.appointment", name=name, when=when)
+    if rule["kind"] == "refill":
+        if discreet:
+            return msg("reminder.refill_discreet", name=name)
+        return msg("reminder.refill", name=name, medicine=rule["label"])
     if rule["kind"] == "medicine":
         if discreet:
             return msg("reminder.medicine_discreet", name=name, time=at)

@@ -137,3 +137,32 @@ def test_a_reminder_paused_from_the_cli_is_held_then_starts_again(installation, 
     assert result.exit_code == 0 and "paused until" in result.output
     assert run_cli("reminders", "pause", str(row["id"]), "--days", "0").output.strip().endswith("is on again.")
     cli_error(run_cli("reminders", "pause", "7", "--days", "2"), "no reminder 7")
+
+
+def test_an_appointment_is_reminded_the_day_before_and_two_hours_before_then_ends(installation, run_cli, clinic):
+    result = run_cli("reminders", "add", clinic["Amina"], "--appointment", "2027-01-12T10:30+03:00")
+    assert result.exit_code == 0, result.output
+    [first] = due(run_cli, "2027-01-11T06:00+00:00")  # 09:00 Nairobi the day before
+    assert first["text"] == "Amina: reminder of your visit to Lowband Clinic on 12/01 10:30."
+    assert run_cli("dispatch", "--once", "--at", "2027-01-11T06:00:30+00:00").exit_code == 0
+    assert due(run_cli, "2027-01-12T05:29+00:00") == []
+    assert len(due(run_cli, "2027-01-12T05:30+00:00")) == 1  # 08:30: two hours before
+    assert run_cli("dispatch", "--once", "--at", "2027-01-12T05:30:30+00:00").exit_code == 0
+    assert [s for _, s in occurrences(installation)] == ["sent", "sent"]
+    assert "No reminders." in run_cli("reminders", "list").output  # it has no more times: ended
+
+
+def test_a_medicine_with_quantity_and_daily_dose_is_reminded_before_it_runs_out(installation, run_cli, clinic):
+    result = run_cli("meds", "add", clinic["Joe"], "--name", "Losartan", "--dose", "50mg", "--quantity", "30",
+                     "--per-day", "1")
+    assert result.exit_code == 0 and "A refill reminder goes out" in result.output
+    [row] = [json.loads(line) for line in run_cli("reminders", "list", clinic["Joe"], "--json").output.splitlines()]
+    assert row["what"] == "refill of Losartan 50mg x30"
+
+
+def test_a_reminder_with_an_end_date_stops_after_it(installation, run_cli, clinic):
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00",
+                   "--start", "2026-12-01T00:00+03:00", "--until", "2026-12-02").exit_code == 0
+    for at in ("2026-12-01T05:00:30+00:00", "2026-12-02T05:00:30+00:00", "2026-12-03T05:00:30+00:00"):
+        assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
+    assert [d[:10] for d, s in occurrences(installation)] == ["2026-12-01", "2026-12-02"]

@@ -148,8 +148,9 @@ class StoreDirectory:
         rules = []
         for r in self.store.reminders.for_patient(patient_id):
             rule = r.rule
-            what = rule.get("label") if rule["kind"] == "medicine" else KINDS[rule["reading"]].codes[0]
-            rules.append(ReminderRule(r.id, what, ",".join(rule["times"]),
+            what = rule.get("label") if "label" in rule else (
+                KINDS[rule["reading"]].codes[0] if rule.get("reading") in KINDS else rule["kind"])
+            rules.append(ReminderRule(r.id, what, ",".join(rule.get("times", [])),
                                       datetime.fromisoformat(r.next_send_at) if r.next_send_at else None,
                                       datetime.fromisoformat(r.paused_until) if r.paused_until else None))
         return rules

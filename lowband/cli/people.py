@@ -187,7 +187,10 @@ def meds() -> None:
 @click.option("--dose", required=True, help='Dose as the pharmacist writes it, e.g. "500mg".')
 @click.option("--quantity", type=click.IntRange(1, 10000), help="Units dispensed per refill, e.g. 60.")
 @click.option("--times", help="Remind the patient at these local times, like 08:00,20:00.")
-def meds_add(patient_id: str, name: str, dose: str, quantity: int | None, times: str | None) -> None:
+@click.option("--per-day", type=click.FloatRange(0.1, 100), help="Units taken a day: with --quantity, a reminder "
+              "to ask for a refill 3 days before they run out.")
+def meds_add(patient_id: str, name: str, dose: str, quantity: int | None, times: str | None,
+             per_day: float | None) -> None:
     """Add a medicine to a patient (by short ID), with reminders if --times."""
     st = store()
     patient = open_record(st, patient_id, "adding a medicine")
@@ -219,6 +222,15 @@ def meds_add(patient_id: str, name: str, dose: str, quantity: int | None, times:
             rule.update(medication_id=medication.id, label=medication.label)
             st.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, st.now()))
             st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}")
+        if quantity and per_day:
+            from scheduler.reminders import refill_time, schedule
+
+            refill = {"kind": "refill", "medication_id": medication.id, "label": medication.label,
+                      "at": [refill_time(quantity, per_day, patient.time_zone, st.now())]}
+            due, send = schedule(refill, patient.time_zone, st.now())
+            if due:
+                st.reminders.add(patient.id, refill, due, send)
+                click.echo(f"A refill reminder goes out {send[:10]} (3 days before {quantity} run out).")
     click.echo(f"Added {medication.label} for patient {patient.short_id}"
                + (f", reminded at {', '.join(rule['times'])} ({patient.time_zone})." if rule else "."))
 

@@ -10,7 +10,7 @@ from flows.readings import KINDS
 from lowband.cli.base import emit, json_option, parse_moment, runtime, settings, store
 from lowband.cli.enrolling import find_patient, open_record
 from scheduler.occurrence import WEEKDAYS
-from scheduler.reminders import due_now, parse_times, schedule
+from scheduler.reminders import appointment_times, due_now, parse_times, schedule
 from storage.errors import NotFound
 from storage.store import iso
 
@@ -24,17 +24,24 @@ def reminders() -> None:
 @click.argument("patient_id")
 @click.option("--medicine", help="A medicine the patient has (its name, as in `patients show`).")
 @click.option("--reading", type=click.Choice(sorted(KINDS)), help="Remind to send this reading instead.")
-@click.option("--times", required=True, help="Local times, like 08:00,20:00.")
+@click.option("--appointment", help="Remind of a visit at this time (ISO with offset): the day before and 2 h before.")
+@click.option("--times", help="Local times, like 08:00,20:00.")
+@click.option("--until", help="Last day (ISO date or time with offset); no end when left out.")
 @click.option("--days", default="", help="Only on these days, like mon,thu (every day when left out).")
 @click.option("--start", help="First possible time (ISO with offset), e.g. when a treatment starts; default now.")
-def reminders_add(patient_id: str, medicine: str | None, reading: str | None, times: str, days: str,
-                  start: str | None) -> None:
+def reminders_add(patient_id: str, medicine: str | None, reading: str | None, appointment: str | None,
+                  times: str | None, until: str | None, days: str, start: str | None) -> None:
     """Remind a patient of a medicine or a reading, at local times.
 
     PATIENT_ID is the short ID. Times are the patient's own (their time zone).
     """
-    if bool(medicine) == bool(reading):
-        raise click.ClickException("give either --medicine NAME or --reading KIND")
+    if sum(map(bool, (medicine, reading, appointment))) != 1:
+        raise click.ClickException("give one of --medicine NAME, --reading KIND or --appointment TIME")
+    if appointment:
+        _add_appointment(patient_id, parse_moment(appointment, "--appointment"))
+        return
+    if not times:
+        raise click.ClickException("--times is needed, like 08:00,20:00")
     try:
         wall_times = parse_times(times)
     except ValueError as error:
@@ -53,12 +60,32 @@ def reminders_add(patient_id: str, medicine: str | None, reading: str | None, ti
         rule.update(kind="medicine", medication_id=found[0].id, label=found[0].label)
     else:
         rule.update(kind="reading", reading=reading)
+    if until:
+        rule["until"] = iso(parse_moment(until if "T" in until else f"{until}T23:59+00:00", "--until"))
     due, send = schedule(rule, patient.time_zone, parse_moment(start, "--start") if start else st.now())
+    if due is None:
+        raise click.ClickException("that reminder would never go out (its last day has passed)")
     with st.write():
         reminder = st.reminders.add(patient.id, rule, due, send)
         st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
     click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: next at {_local(send, patient.time_zone)} "
                f"({patient.time_zone}).")
+
+
+def _add_appointment(patient_id: str, at: datetime) -> None:
+    st = store()
+    patient = open_record(st, patient_id, "adding a reminder")
+    if at <= st.now():
+        raise click.ClickException("that appointment is in the past")
+    rule = {"kind": "appointment", "appointment": iso(at), "at": appointment_times(at, patient.time_zone)}
+    due, send = schedule(rule, patient.time_zone, st.now())
+    if due is None:
+        raise click.ClickException("that appointment is too soon to remind of (less than 2 hours away)")
+    with st.write():
+        reminder = st.reminders.add(patient.id, rule, due, send)
+        st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
+    click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: the visit on "
+               f"{_local(rule['appointment'], patient.time_zone)}, reminded from {_local(send, patient.time_zone)}.")
 
 
 def _local(moment: str, zone: str) -> str:
@@ -79,8 +106,12 @@ def reminders_list(patient_id: str | None, as_json: bool) -> None:
     rows = []
     for r in found:
         patient = patients.get(r.patient_id) or st.patients.get(r.patient_id)
-        what = r.rule.get("label") if r.rule["kind"] == "medicine" else f"{r.rule['reading']} reading"
-        rows.append({"id": r.id, "patient": patient.short_id, "what": what, "times": ",".join(r.rule["times"]),
+        kind = r.rule["kind"]
+        what = {"medicine": r.rule.get("label"), "refill": f"refill of {r.rule.get('label')}",
+                "appointment": "appointment"}.get(kind) or f"{r.rule.get('reading')} reading"
+        times = ",".join(r.rule["times"]) if "times" in r.rule else _local(r.rule.get("appointment") or
+                                                                           r.rule["at"][-1], patient.time_zone)
+        rows.append({"id": r.id, "patient": patient.short_id, "what": what, "times": times,
                      "days": ",".join(r.rule.get("weekdays") or ["every day"]),
                      "next": _local(r.next_send_at, patient.time_zone) if r.next_send_at else "-"})
     emit(rows, as_json, [("id", "ID"), ("patient", "PATIENT"), ("what", "WHAT"), ("times", "TIMES"),
