@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from flows.service import ConversationService
+from scheduler.adherence import follow_up as follow_up_adherence
 from scheduler.escalation import ACK_WAIT, follow_alerts
 from scheduler.overdue import flag_waiting_refills
 from scheduler.reminders import send_due as send_due_reminders
@@ -67,6 +68,9 @@ def dispatch_once(
         reminded = send_due_reminders(store, service, now or store.now())
         if reminded.sent or reminded.missed:
             log.info("reminders: %d sent, %d missed", len(reminded.sent), len(reminded.missed))
+        followed = follow_up_adherence(store, service, now or store.now())
+        if followed.chw_told or followed.nudged:
+            log.info("adherence: %d flagged to CHWs, %d nudged", len(followed.chw_told), len(followed.nudged))
     # Alerts whose messages failed since the last pass (a late carrier report) are
     # passed on first; and an alert passed on while draining (its messages refused) has
     # the next people's messages sent in this same pass.

@@ -384,6 +384,13 @@ def voice_reminders(db: Database) -> None:
     db.execute("ALTER TABLE patients ADD COLUMN prefers_voice INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations(name="0017_adherence_follow_up")
+def adherence_follow_up(db: Database) -> None:
+    # When the CHW was last told about a patient's skipped medicine, and when the patient
+    # was last nudged for missed readings: once a week at most, never a stream.
+    db.execute("ALTER TABLE reminders ADD COLUMN followed_up_at TEXT")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

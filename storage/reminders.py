@@ -166,6 +166,37 @@ class ReminderRepository:
                 tally[outcome] += 1
         return counts
 
+    def to_follow_up(self, since: str, before: str, at_least: int) -> list[Reminder]:
+        """Active reminders not followed up since `since`, with at least `at_least`
+        occurrences sent (due between `since` and `before`) and never answered or
+        answered at all: candidates; skipped_or_unanswered() says which to follow up."""
+        rows = self.store.execute(
+            f"SELECT {', '.join('r.' + c for c in _COLUMNS.split(', '))} FROM reminders r "  # noqa: S608
+            "WHERE r.active = 1 AND (r.followed_up_at IS NULL OR r.followed_up_at < ?) AND "
+            "(SELECT count(*) FROM reminder_sends s WHERE s.reminder_id = r.id AND s.state = 'sent' "
+            " AND s.due_at >= ? AND s.due_at < ?) >= ?", (since, since, before, at_least)).fetchall()
+        return list(skip_damaged(rows, self._reminder))
+
+    def skipped_or_unanswered(self, reminder_id: int, since: str, before: str) -> int:
+        """Occurrences sent between `since` and `before` that were skipped or not answered."""
+        count = 0
+        for send_id, answered_at, blob in self.store.execute(
+                "SELECT id, answered_at, answer FROM reminder_sends WHERE reminder_id = ? AND state = 'sent' "
+                "AND due_at >= ? AND due_at < ?", (reminder_id, since, before)):
+            if answered_at is None:
+                count += 1
+                continue
+            try:
+                if open_value(self.store, "reminder_sends", "answer", send_id, blob) == "skipped":
+                    count += 1
+            except DamagedRecord:
+                continue
+        return count
+
+    def followed_up(self, reminder_id: int) -> None:
+        store = self.store.writing()
+        store.execute("UPDATE reminders SET followed_up_at = ? WHERE id = ?", (store.now_iso(), reminder_id))
+
     def occurrences(self, reminder_id: int) -> list[tuple[str, str]]:
         """(due_at, state) of every occurrence so far, oldest first."""
         return [tuple(r) for r in self.store.execute(

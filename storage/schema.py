@@ -59,7 +59,7 @@ COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
     "leases": ("name", {"name": CLEAR, "holder": CLEAR, "expires_at": CLEAR}),
     "reminders": ("id", {"id": CLEAR, "patient_id": CLEAR, "rule": SEALED, "next_due_at": CLEAR,
                           "next_send_at": CLEAR, "active": CLEAR, "paused_until": CLEAR, "created_at": CLEAR,
-                          "updated_at": CLEAR}),
+                          "updated_at": CLEAR, "followed_up_at": CLEAR}),
     "reminder_sends": ("id", {"id": CLEAR, "reminder_id": CLEAR, "due_at": CLEAR, "state": CLEAR,
                               "outbox_id": CLEAR, "answer": SEALED, "answered_at": CLEAR, "created_at": CLEAR}),
     "oncall": ("id", {"id": CLEAR, "staff_id": CLEAR, "starts_at": CLEAR, "ends_at": CLEAR, "created_at": CLEAR}),
