@@ -22,7 +22,7 @@ from storage.store import iso
 
 # How late a reminder may still go out; later it is recorded missed.
 LATE = {"medicine": timedelta(hours=2), "reading": timedelta(hours=6), "appointment": timedelta(hours=1),
-        "refill": timedelta(hours=12)}
+        "refill": timedelta(hours=12), "followup": timedelta(hours=12)}
 
 
 @dataclass
@@ -80,6 +80,8 @@ def message_for(reminder: Reminder, name: str, discreet: bool, zone: str, due: d
     if rule["kind"] == "appointment":
         when = datetime.fromisoformat(rule["appointment"]).astimezone(_zone(zone)).strftime("%d/%m %H:%M")
         return msg("reminder.appointment", name=name, when=when)
+    if rule["kind"] == "followup":
+        return msg("reminder.followup", name=name, ref=rule["ref"])
     if rule["kind"] == "refill":
         if discreet:
             return msg("reminder.refill_discreet", name=name)

@@ -4,7 +4,7 @@ reading get the patient one gentle nudge."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 

@@ -88,3 +88,19 @@ def test_a_reading_reminder_is_answered_by_the_reading(twilio, sms_app, clock):
     assert "saved" in twilio.sms("+254722300301", "BP 132/84").messages[0]
     answered = store.one("SELECT count(*) FROM reminder_sends WHERE answered_at IS NOT NULL")[0]
     assert answered == 1
+
+
+def test_a_closed_consult_is_followed_up_three_days_later(twilio, sms_app, clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.staff.add(role="clinician", name="Wanjiru Kamau", phone="+254700100101")
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", "born=1968"])
+    for body in ("NURSE", "1", "2", "no", "Fever at night"):
+        twilio.sms(AMINA, body)
+    assert "closed" in twilio.sms("+254700100101", "C1 CLOSE").messages[0].lower()
+    [reminder] = store.reminders.for_patient(store.patients.by_short_id("4376").id)
+    clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    assert send_due(store, conversation_service(sms_app.extensions["lowband"].settings), clock()).sent
+    [text] = [m.body for m in store.outbox.list() if m.purpose == "reminder"]
+    assert text == "Amina: how are you since your question C1? Reply NURSE if you need the nurse again."
+    assert store.reminders.for_patient(store.patients.by_short_id("4376").id) == []  # once, then done

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from flows import effects as fx
 from flows.alert_text import alert_message
@@ -18,6 +19,8 @@ from storage.store import iso
 
 if TYPE_CHECKING:
     from flows.service import ConversationService
+
+FOLLOW_UP_DAYS = 3  # after a consult is closed, the patient is asked how they are
 
 
 @dataclass
@@ -237,6 +240,13 @@ class EffectApplier:
         consult = self.store.consults.by_ref(effect.ref)
         self.store.consults.close(consult.id)
         self.record("consult.closed", f"consult:{effect.ref}")
+        # Three days on, at 09:00 the patient's time: how are they? (one message, then done)
+        patient = self.store.patients.get(consult.patient_id)
+        zone = ZoneInfo(patient.time_zone)
+        at = datetime.combine(self.now.astimezone(zone).date() + timedelta(days=FOLLOW_UP_DAYS), time(9, 0),
+                              tzinfo=zone)
+        self.store.reminders.add(patient.id, {"kind": "followup", "ref": effect.ref, "at": [iso(at)]}, iso(at),
+                                 iso(at))
 
     # -- messages to others ----------------------------------------------------------------
 

@@ -108,7 +108,8 @@ def reminders_list(patient_id: str | None, as_json: bool) -> None:
         patient = patients.get(r.patient_id) or st.patients.get(r.patient_id)
         kind = r.rule["kind"]
         what = {"medicine": r.rule.get("label"), "refill": f"refill of {r.rule.get('label')}",
-                "appointment": "appointment"}.get(kind) or f"{r.rule.get('reading')} reading"
+                "appointment": "appointment", "followup": f"follow-up of {r.rule.get('ref')}"}.get(kind) or (
+            f"{r.rule.get('reading')} reading")
         times = ",".join(r.rule["times"]) if "times" in r.rule else _local(r.rule.get("appointment") or
                                                                            r.rule["at"][-1], patient.time_zone)
         rows.append({"id": r.id, "patient": patient.short_id, "what": what, "times": times,
