@@ -63,6 +63,7 @@ PLACEHOLDERS: dict[str, str] = {
     "second": "120",  # the bottom number of a blood pressure, said back on a call
     "date": "31/12",  # a day, as a patient reads it
     "when": "31/12 23:59",  # a day and a time
+    "times": "08:00 14:00 20:00 23:30",  # a reminder's times of day
     "what": "Hydrochlorothiazide 25mg x30",  # a reminder: a medicine, or a reading's code
     # References: the prefix and up to 7 digits, ten years of a district's traffic
     # (2 million alerts) five times over. Never clipped.

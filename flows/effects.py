@@ -263,3 +263,11 @@ class PauseReminders:
 class StopReminders:
     patient_id: int
 
+
+@dataclass(frozen=True)
+class ChangeReminderTimes:
+    """New local times for one reminder ("08:00", "20:00"); the dispatcher plans its next."""
+
+    reminder_id: int
+    times: tuple[str, ...]
+

@@ -3,6 +3,7 @@ or stop them. Behind the PIN (a reminder names a medicine)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -10,13 +11,15 @@ from zoneinfo import ZoneInfo
 
 from flows import effects as fx
 from flows.context import Context
-from flows.engine import DONE, Answer, Flow, Option, Session, Step, Turn, msg
+from flows.engine import DONE, NUMBER, Answer, Flow, Invalid, Option, Session, Step, Turn, msg
 from flows.patient_flows import YES_NO
 from flows.runner import Action, Registry, answered
 
 PAUSE_DAYS = 7
+MAX_TIMES = 4  # times a day one reminder may have
 CHOICES = tuple(Option(value, msg(f"option.reminders.{value}"))
-                for value in ("pause", "resume", "stop"))
+                for value in ("pause", "resume", "time", "stop"))
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]?([0-5]\d)$")
 
 
 def _person(ctx: Context, session: Session):
@@ -46,6 +49,8 @@ def chosen(choice: str, turn: Turn) -> Answer:
     person, ctx = _person(turn.ctx, turn.session), turn.ctx
     if choice == "stop":
         return Answer(goto="stop")
+    if choice == "time":
+        return Answer(goto="new_time")
     if choice == "pause":
         until = ctx.now + timedelta(days=PAUSE_DAYS)
         local = until.astimezone(ZoneInfo(person.time_zone)).strftime("%d/%m")
@@ -53,6 +58,39 @@ def chosen(choice: str, turn: Turn) -> Answer:
                       effects=(fx.PauseReminders(person.id, until.isoformat(timespec="seconds")),))
     return Answer(goto=DONE, say=(msg("reminders.resumed", name=person.display_name),),
                   effects=(fx.PauseReminders(person.id, None),))
+
+
+def _next_rule(ctx: Context, session: Session):
+    rules = [r for r in ctx.directory.reminders(_person(ctx, session).id) if r.times]
+    return min(rules, key=lambda r: r.next_at or ctx.now) if rules else None
+
+
+def parse_times(text: str, ctx: Context, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """"8:00", "0800", "08:00 20:00" or "8.00,20.00": local times, each a real one."""
+    parts = [p for p in re.split(r"[ ,;]+", text.strip()) if p]
+    times = []
+    for part in parts:
+        match = _TIME.match(part)
+        if not match:
+            raise Invalid("reminders.time_hint")
+        times.append(f"{int(match.group(1)):02d}:{match.group(2)}")
+    if not times or len(times) > MAX_TIMES:
+        raise Invalid("reminders.time_hint")
+    return tuple(sorted(set(times)))
+
+
+def _time_params(ctx: Context, session: Session) -> Mapping[str, Any]:
+    rule = _next_rule(ctx, session)
+    return {"what": rule.what if rule else "", "times": rule.times.replace(",", " ") if rule else ""}
+
+
+def time_changed(times: tuple[str, ...], turn: Turn) -> Answer:
+    rule, person = _next_rule(turn.ctx, turn.session), _person(turn.ctx, turn.session)
+    if rule is None:
+        return Answer(goto=DONE)
+    return Answer(goto=DONE, say=(msg("reminders.time_changed", name=person.display_name, what=rule.what,
+                                      times=" ".join(times)),),
+                  effects=(fx.ChangeReminderTimes(rule.id, times),))
 
 
 def stop_confirmed(answer: str, turn: Turn) -> Answer:
@@ -74,6 +112,8 @@ def register(registry: Registry) -> None:
                          hint="reminders.list_hint"),
             "stop": Step(prompt="reminders.stop_confirm", options=YES_NO, then=stop_confirmed, numbered=False,
                          hint="reminders.stop_confirm"),
+            "new_time": Step(prompt="reminders.time_ask", parse=parse_times, then=time_changed, params=_time_params,
+                             hint="reminders.time_hint", expects=NUMBER),
         },
         private=True,
     ))

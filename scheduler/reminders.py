@@ -128,9 +128,19 @@ def send_due(store: Store, service: ConversationService, now: datetime) -> Remin
     """One pass: every due reminder into the outbox (or recorded missed), rules moved on,
     BATCH at a time, each batch its own short transaction."""
     report = ReminderReport()
+    _plan_changed(store, now)
     while _send_batch(store, service, now, report):
         pass
     return report
+
+
+def _plan_changed(store: Store, now: datetime) -> None:
+    """Rules whose times a patient changed (My reminders) get their next time here, where
+    the time zone arithmetic lives."""
+    with store.write():
+        for reminder in store.reminders.unplanned():
+            patient = store.patients.get(reminder.patient_id)
+            store.reminders.plan(reminder.id, *schedule(reminder.rule, patient.time_zone, now))
 
 
 def _send_batch(store: Store, service: ConversationService, now: datetime, report: ReminderReport) -> bool:

@@ -70,6 +70,7 @@ class ReminderRepository:
         return list(skip_damaged(rows, self._reminder))
 
     def advance(self, reminder_id: int, next_due_at: str | None, next_send_at: str | None) -> None:
+        """The rule's next time, or (None) none: it has ended."""
         store = self.store.writing()
         store.execute("UPDATE reminders SET next_due_at = ?, next_send_at = ?, active = ?, updated_at = ? "
                       "WHERE id = ?", (next_due_at, next_send_at, int(next_due_at is not None), store.now_iso(),
@@ -79,6 +80,24 @@ class ReminderRepository:
         store = self.store.writing()
         return store.execute("UPDATE reminders SET active = 0, updated_at = ? WHERE id = ? AND active = 1",
                              (store.now_iso(), reminder_id)).rowcount > 0
+
+    def change_times(self, reminder_id: int, times: list[str]) -> None:
+        """New local times: the rule is sealed again, and its next time is left for the
+        dispatcher to plan (unplanned() finds it) in the patient's zone."""
+        store = self.store.writing()
+        rule = {**self.get(reminder_id).rule, "times": times}
+        store.execute("UPDATE reminders SET rule = ?, next_due_at = NULL, next_send_at = NULL, updated_at = ? "
+                      "WHERE id = ?", (store.seal("reminders", "rule", reminder_id, rule), store.now_iso(),
+                                       reminder_id))
+
+    def unplanned(self) -> list[Reminder]:
+        """Active reminders whose next time is not known yet (their times just changed)."""
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM reminders WHERE active = 1 AND next_due_at IS NULL").fetchall()  # noqa: S608
+        return list(skip_damaged(rows, self._reminder))
+
+    def plan(self, reminder_id: int, next_due_at: str | None, next_send_at: str | None) -> None:
+        self.advance(reminder_id, next_due_at, next_send_at)
 
     def pause(self, reminder_id: int, until: str | None) -> None:
         store = self.store.writing()

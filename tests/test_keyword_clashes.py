@@ -34,10 +34,10 @@ DATA = {"kind": "bp", "entered": "25.5", "medicine": "Metformin 500mg x60", "nam
 # Capitalised words in prompts that name things, never words to send.
 NAMES = {"BP", "GLU", "WT", "PIN", "SMS", "ID", "CHW", "SPO2", "SW", "FR", "ES", "DANGER", "HIGH", "LOW", "OK",
          "C", "RF", "A"}
-# A number or a word in capitals, standing alone ("4-digit" and "25.5" are not invitations).
-# "4 digits" counts digits; it invites nothing.
+# A number or a word in capitals, standing alone ("4-digit", "25.5" and the time "08:00"
+# are not invitations). "4 digits" counts digits; it invites nothing.
 QUANTITIES = re.compile(r"\b4[ -](digit|digits|chiffres|d[ií]gitos|n[uú]meros)\b|\btarakimu 4\b", re.IGNORECASE)
-INVITED = re.compile(r"(?<![\w/.-])([0-9]+|[A-Z][A-Z0-9']*[A-Z0-9])(?![\w/-]|\.[0-9])")
+INVITED = re.compile(r"(?<![\w/.:-])([0-9]+|[A-Z][A-Z0-9']*[A-Z0-9])(?![\w/:-]|\.[0-9])")
 
 
 class Directory:

@@ -4,6 +4,7 @@ switch all off (asked twice); what the dispatcher then does with them."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -49,11 +50,28 @@ def test_switching_all_off_is_asked_twice(twilio, amina, clock):
     store, reminder, _ = amina
     twilio.sms(AMINA, "4")
     twilio.sms(AMINA, "1111")
-    assert twilio.sms(AMINA, "3").messages[0].startswith("Switch off all your reminders?")
+    assert twilio.sms(AMINA, "4").messages[0].startswith("Switch off all your reminders?")
     assert twilio.sms(AMINA, "NO").messages == ["OK, your reminders stay on. Reply MENU for options."]
     assert store.reminders.for_patient(reminder.patient_id)
     twilio.sms(AMINA, "4")
-    twilio.sms(AMINA, "3")
+    twilio.sms(AMINA, "4")
     assert twilio.sms(AMINA, "YES").messages == ["Amina Z.: all reminders are off. Reply MENU for options."]
     assert store.reminders.for_patient(reminder.patient_id) == []
     assert twilio.sms(AMINA, "4").messages[0].startswith("Amina Z., no reminders are set.")
+
+
+def test_the_time_of_a_reminder_is_changed_from_the_phone(twilio, amina, clock):
+    store, reminder, service = amina
+    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "1111")
+    assert twilio.sms(AMINA, "3").messages == [
+        "Send the new time for Metformin 500mg x60 (now 08:00), like 08:00, or two like 08:00 20:00."]
+    assert twilio.sms(AMINA, "25:00").messages == ["Send a time like 08:00, or two like 08:00 20:00."]
+    assert twilio.sms(AMINA, "7.30 19:30").messages == [
+        "Amina Z.: Metformin 500mg x60 now at 07:30 19:30. Reply MENU for options."]
+    send_due(store, service, clock())  # the dispatcher plans the new times in her zone
+    changed = store.reminders.get(reminder.id)
+    assert changed.rule["times"] == ["07:30", "19:30"]
+    local = datetime.fromisoformat(changed.next_send_at).astimezone(ZoneInfo("Africa/Nairobi"))
+    assert local.strftime("%H:%M") in ("07:30", "19:30") and changed.next_send_at > clock().isoformat()
+

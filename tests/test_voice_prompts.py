@@ -118,7 +118,8 @@ def test_every_voice_message_renders_as_valid_twiml(language):
               "first": "140", "second": "90", "value": "7.2", "tries": "4", "medicine": "Metformin 500mg x60",
               "ref": "C12", "readings": "BP 140/90", "medicines": "Metformin 500mg", "last": "5", "choices": "",
               "example": "BP 140/90", "limit": "130", "minutes": "30", "time": "10:00", "danger": "BP 190/125",
-              "count": "2", "date": "06/12", "what": "Metformin 500mg x60", "reading": "BP"}
+              "count": "2", "date": "06/12", "what": "Metformin 500mg x60", "reading": "BP",
+              "times": "08:00 20:00", "when": "12/01 10:30"}
     for key in keys:
         text = CATALOG.render(language, Message(key, sample), "voice")
         assert text and "{" not in text, (key, text)

@@ -299,6 +299,10 @@ class EffectApplier:
             self.store.reminders.pause(reminder.id, effect.until)
         self.record("reminders.paused" if effect.until else "reminders.resumed", "reminders")
 
+    def _ChangeReminderTimes(self, effect: fx.ChangeReminderTimes) -> None:
+        self.store.reminders.change_times(effect.reminder_id, list(effect.times))
+        self.record("reminders.times_changed", "reminders")
+
     def _StopReminders(self, effect: fx.StopReminders) -> None:
         for reminder in self.store.reminders.for_patient(effect.patient_id):
             self.store.reminders.remove(reminder.id)

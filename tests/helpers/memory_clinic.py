@@ -466,6 +466,9 @@ class _Applier:
         else:
             self._record("notify.undeliverable")
 
+    def _ChangeReminderTimes(self, e: fx.ChangeReminderTimes) -> None:
+        self._record("reminders.times_changed")
+
     def _AnswerReminder(self, e: fx.AnswerReminder) -> None:
         self._record("reminder.answered")
 
