@@ -271,3 +271,11 @@ class ChangeReminderTimes:
     reminder_id: int
     times: tuple[str, ...]
 
+
+@dataclass(frozen=True)
+class SetReminderChannel:
+    """Reminders as phone calls (for someone who cannot read) or as SMS."""
+
+    patient_id: int
+    calls: bool
+

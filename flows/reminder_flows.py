@@ -18,7 +18,8 @@ from flows.runner import Action, Registry, answered
 PAUSE_DAYS = 7
 MAX_TIMES = 4  # times a day one reminder may have
 CHOICES = tuple(Option(value, msg(f"option.reminders.{value}"))
-                for value in ("pause", "resume", "time", "stop"))
+                for value in ("pause", "resume", "time", "channel", "stop"))
+CHANNELS = (Option("calls", msg("option.reminders.calls")), Option("sms", msg("option.reminders.sms")))
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]?([0-5]\d)$")
 
 
@@ -51,6 +52,8 @@ def chosen(choice: str, turn: Turn) -> Answer:
         return Answer(goto="stop")
     if choice == "time":
         return Answer(goto="new_time")
+    if choice == "channel":
+        return Answer(goto="channel")
     if choice == "pause":
         until = ctx.now + timedelta(days=PAUSE_DAYS)
         local = until.astimezone(ZoneInfo(person.time_zone)).strftime("%d/%m")
@@ -93,6 +96,13 @@ def time_changed(times: tuple[str, ...], turn: Turn) -> Answer:
                   effects=(fx.ChangeReminderTimes(rule.id, times),))
 
 
+def channel_chosen(choice: str, turn: Turn) -> Answer:
+    person = _person(turn.ctx, turn.session)
+    calls = choice == "calls"
+    said = msg("reminders.by_calls" if calls else "reminders.by_sms", name=person.display_name)
+    return Answer(goto=DONE, say=(said,), effects=(fx.SetReminderChannel(person.id, calls),))
+
+
 def stop_confirmed(answer: str, turn: Turn) -> Answer:
     person = _person(turn.ctx, turn.session)
     if answer == "no":
@@ -112,6 +122,8 @@ def register(registry: Registry) -> None:
                          hint="reminders.list_hint"),
             "stop": Step(prompt="reminders.stop_confirm", options=YES_NO, then=stop_confirmed, numbered=False,
                          hint="reminders.stop_confirm"),
+            "channel": Step(prompt="reminders.channel_ask", options=CHANNELS, then=channel_chosen,
+                            hint="reminders.channel_ask"),
             "new_time": Step(prompt="reminders.time_ask", parse=parse_times, then=time_changed, params=_time_params,
                              hint="reminders.time_hint", expects=NUMBER),
         },

@@ -50,11 +50,11 @@ def test_switching_all_off_is_asked_twice(twilio, amina, clock):
     store, reminder, _ = amina
     twilio.sms(AMINA, "4")
     twilio.sms(AMINA, "1111")
-    assert twilio.sms(AMINA, "4").messages[0].startswith("Switch off all your reminders?")
+    assert twilio.sms(AMINA, "5").messages[0].startswith("Switch off all your reminders?")
     assert twilio.sms(AMINA, "NO").messages == ["OK, your reminders stay on. Reply MENU for options."]
     assert store.reminders.for_patient(reminder.patient_id)
     twilio.sms(AMINA, "4")
-    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "5")
     assert twilio.sms(AMINA, "YES").messages == ["Amina Z.: all reminders are off. Reply MENU for options."]
     assert store.reminders.for_patient(reminder.patient_id) == []
     assert twilio.sms(AMINA, "4").messages[0].startswith("Amina Z., no reminders are set.")
@@ -74,4 +74,13 @@ def test_the_time_of_a_reminder_is_changed_from_the_phone(twilio, amina, clock):
     assert changed.rule["times"] == ["07:30", "19:30"]
     local = datetime.fromisoformat(changed.next_send_at).astimezone(ZoneInfo("Africa/Nairobi"))
     assert local.strftime("%H:%M") in ("07:30", "19:30") and changed.next_send_at > clock().isoformat()
+
+
+def test_reminders_by_call_are_chosen_from_the_phone(twilio, amina):
+    store, reminder, _ = amina
+    twilio.sms(AMINA, "4")
+    twilio.sms(AMINA, "1111")
+    assert twilio.sms(AMINA, "4").messages == ["How should reminders reach you? 1 Phone calls 2 SMS"]
+    assert twilio.sms(AMINA, "1").messages == ["Amina Z.: your reminders will come as phone calls."]
+    assert store.patients.by_short_id("4376").prefers_voice
 

@@ -299,6 +299,10 @@ class EffectApplier:
             self.store.reminders.pause(reminder.id, effect.until)
         self.record("reminders.paused" if effect.until else "reminders.resumed", "reminders")
 
+    def _SetReminderChannel(self, effect: fx.SetReminderChannel) -> None:
+        short = self.store.patients.update(effect.patient_id, prefers_voice=int(effect.calls)).short_id
+        self.record("reminders.by_calls" if effect.calls else "reminders.by_sms", f"patient:{short}")
+
     def _ChangeReminderTimes(self, effect: fx.ChangeReminderTimes) -> None:
         self.store.reminders.change_times(effect.reminder_id, list(effect.times))
         self.record("reminders.times_changed", "reminders")

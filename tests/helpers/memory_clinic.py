@@ -466,6 +466,9 @@ class _Applier:
         else:
             self._record("notify.undeliverable")
 
+    def _SetReminderChannel(self, e: fx.SetReminderChannel) -> None:
+        self._record("reminders.by_calls" if e.calls else "reminders.by_sms")
+
     def _ChangeReminderTimes(self, e: fx.ChangeReminderTimes) -> None:
         self._record("reminders.times_changed")
 
