@@ -43,7 +43,7 @@ def _listed(ctx: Context, session: Session) -> Mapping[str, Any]:
     upcoming = sorted((r for r in rules if r.next_at), key=lambda r: r.next_at)
     first = upcoming[0] if upcoming else None
     when = first.next_at.astimezone(ZoneInfo(person.time_zone)).strftime("%d/%m %H:%M") if first else "-"
-    return {"name": person.display_name, "count": len(rules), "time": when, "what": first.what if first else ""}
+    return {"name": person.display_name, "count": len(rules), "when": when, "what": first.what if first else ""}
 
 
 def chosen(choice: str, turn: Turn) -> Answer:

@@ -38,8 +38,13 @@ def add_routes(bp: Blueprint, get_store: Callable[[], Store], service: Conversat
         called = request.form.get("To", "")
         return message if message.channel == "call" and called == message.phone else None
 
-    def _language(store: Store, phone: str) -> str:
-        people = store.patients.briefs_on_phone(store.phone_index(phone))
+    def _language(store: Store, message) -> str:
+        """The language of the patient the reminder is for (a shared phone may hold two)."""
+        row = store.one("SELECT r.patient_id FROM reminder_sends s JOIN reminders r ON r.id = s.reminder_id "
+                        "WHERE s.outbox_id = ?", (message.id,))
+        if row is not None:
+            return store.patients.get(row[0]).language
+        people = store.patients.briefs_on_phone(store.phone_index(message.phone))
         return people[0].language if people else service.config.default_language
 
     def _say(language: str, key: str) -> speech.Spoken:
@@ -51,7 +56,7 @@ def add_routes(bp: Blueprint, get_store: Callable[[], Store], service: Conversat
         message = _message(store, message_id)
         if message is None:
             return Response("No such reminder call.\n", 404, mimetype="text/plain")
-        language = _language(store, message.phone)
+        language = _language(store, message)
         if request.form.get("AnsweredBy", "").startswith(("machine", "fax")):
             return _xml(speech.goodbye([_say(language, "voice.reminder_machine")], language))
         response = VoiceResponse()
@@ -71,7 +76,7 @@ def add_routes(bp: Blueprint, get_store: Callable[[], Store], service: Conversat
         message = _message(store, message_id)
         if message is None:
             return Response("No such reminder call.\n", 404, mimetype="text/plain")
-        language = _language(store, message.phone)
+        language = _language(store, message)
         digits = request.form.get("Digits", "")
         found = store.reminders.by_outbox(message.id)
         if digits not in ("1", "2") or found is None:

@@ -102,23 +102,44 @@ def _zone(zone: str):
     return ZoneInfo(zone)
 
 
+def decide(reminder: Reminder, patient, now: datetime) -> str:
+    """What becomes of a due occurrence: "send", or why not ("undeliverable", "no
+    consent", "paused", "missed": too late, "superseded": the next dose is almost due
+    itself, or an appointment already past). One rule for the preview and the pass."""
+    due = datetime.fromisoformat(reminder.next_due_at)
+    send_at = datetime.fromisoformat(reminder.next_send_at)
+    kind = reminder.rule.get("kind")
+    if not patient.active or not patient.phone:
+        return "undeliverable"
+    if not patient.consent_at or patient.consent_declined_at:
+        return "no consent"  # never texted health reminders before agreeing, nor after saying no
+    if reminder.paused_until and reminder.paused_until > reminder.next_due_at:
+        return "paused"
+    if now - send_at > LATE.get(kind, timedelta(hours=2)):
+        return "missed"
+    if kind == "appointment" and send_at >= datetime.fromisoformat(reminder.rule["appointment"]):
+        return "superseded"  # held past the visit itself by the quiet hours
+    if kind == "medicine" and send_at > due:
+        # Held by the quiet hours: if the next dose is due within the lateness allowed, the
+        # held one would arrive with it (two doses at once): it is recorded, not sent.
+        next_due, _ = schedule(reminder.rule, patient.time_zone, due, last=due)
+        if next_due and datetime.fromisoformat(next_due) <= send_at + LATE["medicine"]:
+            return "superseded"
+    return "send"
+
+
 def due_now(store: Store, service: ConversationService, now: datetime) -> list[tuple[Reminder, str, str]]:
     """What a pass at `now` would send: (reminder, phone, text). Sends nothing."""
     planned = []
     for reminder in store.reminders.due(iso(now)):
         patient = store.patients.get(reminder.patient_id)
-        if not patient.active or not patient.phone or _too_late(reminder, now):
+        if decide(reminder, patient, now) != "send":
             continue
         text = service.render(patient.language, message_for(
             reminder, patient.name.split()[0], patient.discreet, patient.time_zone,
             datetime.fromisoformat(reminder.next_due_at)))
         planned.append((reminder, patient.phone, text))
     return planned
-
-
-def _too_late(reminder: Reminder, now: datetime) -> bool:
-    send_at = datetime.fromisoformat(reminder.next_send_at)
-    return now - send_at > LATE.get(reminder.rule["kind"], timedelta(hours=2))
 
 
 BATCH = 200  # reminders per transaction: the write lock is never held for long
@@ -149,13 +170,9 @@ def _send_batch(store: Store, service: ConversationService, now: datetime, repor
         for reminder in batch:
             patient = store.patients.get(reminder.patient_id)
             due = datetime.fromisoformat(reminder.next_due_at)
-            paused = reminder.paused_until and reminder.paused_until > reminder.next_due_at
-            if not patient.active or not patient.phone:
-                store.reminders.record(reminder.id, reminder.next_due_at, "undeliverable")
-            elif paused:
-                store.reminders.record(reminder.id, reminder.next_due_at, "paused")
-            elif _too_late(reminder, now):
-                if store.reminders.record(reminder.id, reminder.next_due_at, "missed"):
+            outcome = decide(reminder, patient, now)
+            if outcome != "send":
+                if store.reminders.record(reminder.id, reminder.next_due_at, outcome) and outcome == "missed":
                     report.missed.append(reminder.id)
             elif store.reminders.record(reminder.id, reminder.next_due_at, "sent"):
                 # A patient who prefers calls hears it: the voice line says it and takes 1 or 2.
@@ -170,6 +187,8 @@ def _send_batch(store: Store, service: ConversationService, now: datetime, repor
                                                channel=channel)
                 store.reminders.set_outbox(reminder.id, reminder.next_due_at, message.id)
                 report.sent.append(reminder.id)
-            next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)
+            # After an outage of days, catch up at once rather than one day per pass.
+            after = max(due, now - LATE.get(reminder.rule.get("kind"), timedelta(hours=2)))
+            next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, after, last=due)
             store.reminders.advance(reminder.id, next_due_at, next_send_at)
     return len(batch) == BATCH

@@ -120,13 +120,16 @@ class ReminderRepository:
     def waiting_answer(self, phone_index: bytes, since: str) -> tuple[int, int, dict, str] | None:
         """The last medicine reminder sent to a patient on this phone since `since` and
         not answered: (occurrence id, patient id, rule, when it was sent)."""
-        row = self.store.one(
+        rows = self.store.execute(
             "SELECT s.id, r.id, r.patient_id, r.rule, s.created_at FROM reminder_sends s "
             "JOIN reminders r ON r.id = s.reminder_id JOIN patients p ON p.id = r.patient_id "
             "WHERE p.phone_index = ? AND s.state = 'sent' AND s.answered_at IS NULL AND s.created_at >= ? "
-            "ORDER BY s.created_at DESC, s.id DESC LIMIT 1", (phone_index, since))
-        if row is None:
+            "ORDER BY s.created_at DESC, s.id DESC LIMIT 10", (phone_index, since)).fetchall()
+        if not rows or len({r[2] for r in rows}) > 1:
+            # Nothing waiting, or two people on a shared phone waiting: a bare 1 or 2 could be
+            # either's, so it answers neither (it is ordinary input; each can use the menu).
             return None
+        row = rows[0]
         try:
             rule = open_value(self.store, "reminders", "rule", row[1], row[3])
         except DamagedRecord:
@@ -180,7 +183,8 @@ class ReminderRepository:
             if rule.get("kind") != "medicine":
                 continue
             tally = counts.setdefault(rule["label"], {"taken": 0, "skipped": 0, "unanswered": 0, "missed": 0})
-            outcome = answer if answer else ("unanswered" if state == "sent" else "missed")
+            # Paused, superseded or never agreed to are not the patient's misses.
+            outcome = answer if answer else {"sent": "unanswered", "missed": "missed"}.get(state)
             if outcome in tally:
                 tally[outcome] += 1
         return counts

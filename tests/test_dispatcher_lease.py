@@ -32,7 +32,7 @@ def due_reminders(installation):
     store = _store(installation)
     with store.write():
         for n in range(PATIENTS):
-            ScriptRunner.add_patient(store, [f"{1000 + n}", f"Patient {n}", f"+2547123456{n:02d}"])
+            ScriptRunner.add_patient(store, [f"{1000 + n}", f"Patient {n}", f"+2547123456{n:02d}", "consent"])
             patient = store.patients.by_short_id(f"{1000 + n}")
             medicine = store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
             rule = {"kind": "medicine", "times": ["07:00", "07:05", "07:10"], "weekdays": [],

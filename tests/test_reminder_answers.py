@@ -104,3 +104,20 @@ def test_a_closed_consult_is_followed_up_three_days_later(twilio, sms_app, clock
     [text] = [m.body for m in store.outbox.list() if m.purpose == "reminder"]
     assert text == "Amina: how are you since your question C1? Reply NURSE if you need the nurse again."
     assert store.reminders.for_patient(store.patients.by_short_id("4376").id) == []  # once, then done
+
+
+def test_on_a_shared_phone_a_bare_one_answers_neither_of_two_waiting_reminders(twilio, sms_app, clock):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        for short_id, name, pin in (("4376", "Amina Zawadi", "1111"), ("5970", "Halima Zawadi", "2222")):
+            ScriptRunner.add_patient(store, [short_id, name, AMINA, f"pin={pin}", "consent", "born=1970"])
+            patient = store.patients.by_short_id(short_id)
+            medicine = store.medications.add(patient.id, name="Iron", dose="200mg", quantity=30)
+            rule = {"kind": "medicine", "times": ["20:00"], "weekdays": [], "medication_id": medicine.id,
+                    "label": medicine.label}
+            reminder = store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, clock()))
+    clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    assert len(send_due(store, conversation_service(sms_app.extensions["lowband"].settings), clock()).sent) == 2
+    reply = twilio.sms(AMINA, "1").messages[0]
+    assert "noted" not in reply  # whose dose would it be? the phone asks who is texting instead
+    assert store.one("SELECT count(*) FROM reminder_sends WHERE answered_at IS NOT NULL")[0] == 0

@@ -14,16 +14,32 @@ AMINA, JOE = "+254712345678", "+12125550123"
 
 
 @pytest.fixture
-def clinic(run_cli):
+def clinic(run_cli, installation):
     for args in (("patients", "add", "--name", "Amina Zawadi", "--phone", AMINA),
                  ("patients", "add", "--name", "Joe Miller", "--phone", JOE, "--tz", "America/New_York")):
         assert run_cli(*args).exit_code == 0, run_cli(*args).output
     listing = [json.loads(line) for line in run_cli("patients", "list", "--json").output.splitlines()]
     ids = {row["name"].split()[0]: row["id"] for row in listing}
+    consent(installation, ids.values())
     assert run_cli("meds", "add", ids["Amina"], "--name", "Metformin", "--dose", "500mg", "--quantity", "60"
                    ).exit_code == 0
     assert run_cli("meds", "add", ids["Joe"], "--name", "Insulin", "--dose", "10u").exit_code == 0
     return ids
+
+
+def consent(installation, short_ids) -> None:
+    """They said YES by SMS (reminders never go to someone who has not agreed)."""
+    from storage import load_key_file
+    from storage.store import open_store
+
+    store = open_store(installation.db, load_key_file(installation.key_file), pin_work=4)
+    try:
+        with store.write():
+            for short_id in short_ids:
+                store.patients.update(store.patients.by_short_id(short_id).id, consent_at="2026-01-01T00:00:00+00:00",
+                                      consent_version="consent-v1")
+    finally:
+        store.db.close()
 
 
 def due(run_cli, at: str) -> list[dict]:
@@ -76,13 +92,42 @@ def test_half_past_one_in_new_york_is_sent_once_in_autumn_and_in_spring(installa
 
 
 def test_spring_forward_night_still_gets_its_reminder(installation, run_cli, clinic):
-    """02:30 does not exist on 8 March 2026 in New York: the reminder is not skipped."""
-    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "insulin", "--times", "08:00,02:30",
+    """02:30 does not exist on 8 March 2026 in New York: the reminder is not skipped (it
+    is in the quiet hours, so it goes out at 07:00)."""
+    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "insulin", "--times", "02:30",
                    "--start", "2026-03-07T12:00-05:00").exit_code == 0
-    for at in ("2026-03-08T12:05+00:00", "2026-03-08T13:05+00:00", "2026-03-09T12:05+00:00"):
+    for at in ("2026-03-08T11:05+00:00", "2026-03-09T11:05+00:00"):
         assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
     dates = [due_at[:10] for due_at, state in occurrences(installation) if state == "sent"]
-    assert dates.count("2026-03-08") == 2  # 02:30 (held to 07:00) and 08:00, the night the clocks jump
+    assert dates == ["2026-03-08", "2026-03-09"]  # the night the clocks jump too
+
+
+def test_a_night_dose_held_to_morning_is_not_sent_with_the_morning_dose(installation, run_cli, clinic):
+    """22:00 and 06:00: the 22:00 reminder, held by the quiet hours to 07:00, would arrive
+    with the 06:00 one (two doses at once). It is recorded, not sent."""
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "06:00,22:00",
+                   "--start", "2026-12-01T12:00+03:00").exit_code == 0
+    for at in ("2026-12-02T04:00:10+00:00", "2026-12-02T04:00:40+00:00"):
+        assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
+    assert occurrences(installation) == [("2026-12-01T19:00:00+00:00", "superseded"),
+                                         ("2026-12-02T03:00:00+00:00", "sent")]
+
+
+def test_nothing_is_sent_to_a_patient_who_has_not_agreed_or_said_no(installation, run_cli, clinic):
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00",
+                   "--start", "2026-12-01T00:00+03:00").exit_code == 0
+    assert len(due(run_cli, "2026-12-01T05:00+00:00")) == 1
+    from storage import load_key_file
+    from storage.store import open_store
+
+    store = open_store(installation.db, load_key_file(installation.key_file), pin_work=4)
+    with store.write():
+        store.patients.update(store.patients.by_short_id(clinic["Amina"]).id,
+                              consent_declined_at="2026-11-30T00:00:00+00:00")
+    store.db.close()
+    assert due(run_cli, "2026-12-01T05:00+00:00") == []
+    assert run_cli("dispatch", "--once", "--at", "2026-12-01T05:00:30+00:00").exit_code == 0
+    assert occurrences(installation) == [("2026-12-01T05:00:00+00:00", "no consent")]
 
 
 def test_a_reminder_in_quiet_hours_waits_and_one_too_late_is_missed(installation, run_cli, clinic):
@@ -166,3 +211,30 @@ def test_a_reminder_with_an_end_date_stops_after_it(installation, run_cli, clini
     for at in ("2026-12-01T05:00:30+00:00", "2026-12-02T05:00:30+00:00", "2026-12-03T05:00:30+00:00"):
         assert run_cli("dispatch", "--once", "--at", at).exit_code == 0
     assert [d[:10] for d, s in occurrences(installation)] == ["2026-12-01", "2026-12-02"]
+
+
+def test_admin_slips_are_refused_not_guessed(installation, run_cli, clinic, cli_error):
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00",
+                      "--days", "mond"), "--days")
+    times = ",".join(f"{h:02d}:00" for h in range(13))
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", times),
+              "at most 12")
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "08:00",
+                   "--days", "monday,Mon").exit_code == 0
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--medicine", "metformin", "--times", "8:00",
+                      "--days", "mon"), "already has this reminder")
+    assert run_cli("meds", "add", clinic["Amina"], "--name", "Metformin", "--dose", "850mg").exit_code == 0
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin", "--times", "20:00"),
+              "say which", "Metformin 500mg")
+    assert run_cli("reminders", "add", clinic["Amina"], "--medicine", "Metformin 850mg", "--times", "20:00"
+                   ).exit_code == 0
+
+
+def test_until_a_date_means_the_end_of_that_day_where_the_patient_lives(installation, run_cli, clinic):
+    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "Insulin", "--times", "08:00,20:00",
+                   "--start", "2026-11-30T00:00-05:00", "--until", "2026-12-01").exit_code == 0
+    for at in ("2026-11-30T13:00:30", "2026-12-01T01:00:30", "2026-12-01T13:00:30", "2026-12-02T01:00:30",
+               "2026-12-02T13:00:30", "2026-12-03T01:00:30"):  # just after 08:00 and 20:00 in New York
+        assert run_cli("dispatch", "--once", "--at", f"{at}+00:00").exit_code == 0
+    sent = [d for d, s in occurrences(installation) if s == "sent"]
+    assert len(sent) == 4 and sent[-1] == "2026-12-02T01:00:00+00:00"  # 1 December, 20:00 in New York

@@ -178,5 +178,8 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
             # Exactly one dispatcher acts at a time; this one takes over when that lease lapses.
             click.echo(f"Waiting: {waiting}.", err=True)
         if once:
+            from scheduler.dispatcher import give_up
+
+            give_up(rt.store())  # a pass from cron must not keep the next one waiting a minute
             return
         time.sleep(interval)

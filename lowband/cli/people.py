@@ -231,6 +231,8 @@ def meds_add(patient_id: str, name: str, dose: str, quantity: int | None, times:
             if due:
                 st.reminders.add(patient.id, refill, due, send)
                 click.echo(f"A refill reminder goes out {send[:10]} (3 days before {quantity} run out).")
+            else:
+                click.echo(f"No refill reminder: {quantity} run out within 3 days; ask for the refill now.")
     click.echo(f"Added {medication.label} for patient {patient.short_id}"
                + (f", reminded at {', '.join(rule['times'])} ({patient.time_zone})." if rule else "."))
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import click
 
+from flows.quiet_hours import in_quiet_hours
 from flows.readings import KINDS
 from lowband.cli.base import emit, json_option, parse_moment, runtime, settings, store
 from lowband.cli.enrolling import find_patient, open_record
@@ -13,6 +15,9 @@ from scheduler.occurrence import WEEKDAYS
 from scheduler.reminders import appointment_times, due_now, parse_times, schedule
 from storage.errors import NotFound
 from storage.store import iso
+
+MAX_TIMES = 12  # times a day one rule may hold
+DAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
 @click.group()
@@ -46,25 +51,49 @@ def reminders_add(patient_id: str, medicine: str | None, reading: str | None, ap
         wall_times = parse_times(times)
     except ValueError as error:
         raise click.ClickException(f"--times: {error}") from None
-    weekdays = [d.strip().lower()[:3] for d in days.split(",") if d.strip()]
-    if any(d not in WEEKDAYS for d in weekdays):
-        raise click.ClickException(f"--days takes {','.join(WEEKDAYS)}")
+    if len(wall_times) > MAX_TIMES:
+        raise click.ClickException(f"--times: at most {MAX_TIMES} times a day")
+    weekdays = []
+    for day in (d.strip().lower() for d in days.split(",") if d.strip()):
+        # "mon" or "monday"; anything else ("mond", "funday") is refused, never guessed.
+        short = day[:3] if day in DAY_NAMES else day
+        if short not in WEEKDAYS:
+            raise click.ClickException(f"--days takes {','.join(WEEKDAYS)} (or the whole names)")
+        if short not in weekdays:
+            weekdays.append(short)
     st = store()
     patient = open_record(st, patient_id, "adding a reminder")
     rule: dict = {"times": [t.strftime("%H:%M") for t in wall_times], "weekdays": weekdays}
     if medicine:
-        found = [m for m in st.medications.for_patient(patient.id) if m.name.casefold() == medicine.casefold()]
+        wanted = " ".join(medicine.split()).casefold()
+        medicines = st.medications.for_patient(patient.id)
+        found = [m for m in medicines if m.label.casefold() == wanted or f"{m.name} {m.dose}".casefold() == wanted]
+        found = found or [m for m in medicines if m.name.casefold() == wanted]
         if not found:
             raise click.ClickException(f"patient {patient.short_id} has no medicine {medicine!r}; "
                                        "`lowband meds add` first")
+        if len(found) > 1:
+            raise click.ClickException(f"patient {patient.short_id} has {len(found)} medicines called {medicine!r}: "
+                                       f"say which, like {found[0].name + ' ' + found[0].dose!r}")
         rule.update(kind="medicine", medication_id=found[0].id, label=found[0].label)
     else:
         rule.update(kind="reading", reading=reading)
     if until:
-        rule["until"] = iso(parse_moment(until if "T" in until else f"{until}T23:59+00:00", "--until"))
-    due, send = schedule(rule, patient.time_zone, parse_moment(start, "--start") if start else st.now())
+        rule["until"] = _end_of(until, patient.time_zone)
+    twin = next((r for r in st.reminders.for_patient(patient.id) if _same(r.rule, rule)), None)
+    if twin is not None:
+        raise click.ClickException(f"patient {patient.short_id} already has this reminder ({twin.id})")
+    began = parse_moment(start, "--start") if start else st.now()
+    # A start in the past is allowed (a treatment begun last week); the dispatcher catches
+    # up at once rather than a day per pass.
+    due, send = schedule(rule, patient.time_zone, began)
     if due is None:
         raise click.ClickException("that reminder would never go out (its last day has passed)")
+    quiet = [t.strftime("%H:%M") for t in wall_times if in_quiet_hours(
+        datetime.combine(datetime.now().date(), t, tzinfo=ZoneInfo(patient.time_zone)), patient.time_zone)]
+    if quiet:
+        click.echo(f"Note: {', '.join(quiet)} is in the quiet hours (21:00-07:00): it goes out at 07:00, or not at "
+                   "all when another dose is due by then.", err=True)
     with st.write():
         reminder = st.reminders.add(patient.id, rule, due, send)
         st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
@@ -86,6 +115,23 @@ def _add_appointment(patient_id: str, at: datetime) -> None:
         st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
     click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: the visit on "
                f"{_local(rule['appointment'], patient.time_zone)}, reminded from {_local(send, patient.time_zone)}.")
+
+
+def _end_of(text: str, zone: str) -> str:
+    """--until: a time with its offset, or a date, meaning the end of that day where the
+    patient lives (not in UTC: in New York that would lose the evening dose)."""
+    if "T" in text:
+        return iso(parse_moment(text, "--until"))
+    try:
+        day = datetime.fromisoformat(text).date()
+    except ValueError:
+        raise click.ClickException("--until is a date like 2026-12-31, or a time with its offset") from None
+    return iso(datetime.combine(day, datetime.max.time(), tzinfo=ZoneInfo(zone)).replace(microsecond=0))
+
+
+def _same(one: dict, other: dict) -> bool:
+    keys = ("kind", "medication_id", "reading", "times", "weekdays")
+    return all(one.get(k) == other.get(k) for k in keys)
 
 
 def _local(moment: str, zone: str) -> str:
@@ -113,7 +159,7 @@ def reminders_list(patient_id: str | None, as_json: bool) -> None:
         times = ",".join(r.rule["times"]) if "times" in r.rule else _local(r.rule.get("appointment") or
                                                                            r.rule["at"][-1], patient.time_zone)
         rows.append({"id": r.id, "patient": patient.short_id, "what": what, "times": times,
-                     "days": ",".join(r.rule.get("weekdays") or ["every day"]),
+                     "days": ",".join(r.rule.get("weekdays") or ["every day"]) if "times" in r.rule else "-",
                      "next": _local(r.next_send_at, patient.time_zone) if r.next_send_at else "-"})
     emit(rows, as_json, [("id", "ID"), ("patient", "PATIENT"), ("what", "WHAT"), ("times", "TIMES"),
                          ("days", "DAYS"), ("next", "NEXT (LOCAL)")], "No reminders.")
@@ -145,6 +191,8 @@ def reminders_pause(reminder_id: int, days: int) -> None:
         reminder = st.reminders.get(reminder_id)
     except NotFound:
         raise click.ClickException(f"no reminder {reminder_id}; see `lowband reminders list`") from None
+    if not reminder.active:
+        raise click.ClickException(f"reminder {reminder_id} is stopped; add it again to start it")
     until = iso(st.now() + timedelta(days=days)) if days else None
     with st.write():
         st.reminders.pause(reminder.id, until)
