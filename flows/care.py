@@ -40,6 +40,11 @@ def local_time(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
+def local_day_time(moment: datetime, zone: str) -> str:
+    """A visit's day and time as the patient reads it: "31/12 09:30"."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%d/%m %H:%M")
+
+
 def level_message(level: str, target: str | None) -> Message:
     if level in ("high", "low") and target:
         return msg(f"level.{level}", target=target)

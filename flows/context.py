@@ -55,12 +55,15 @@ class Submission:
 
 @dataclass(frozen=True)
 class ReminderView:
-    """The last medicine reminder this phone got and has not answered (within a day)."""
+    """The last medicine or appointment reminder this phone got and has not answered
+    (within a day): 1/2 is taken/skipped, or confirm/another day."""
 
     send_id: int
     patient_id: int
     label: str  # the medicine as the pharmacist writes it
     sent_at: datetime
+    kind: str = "medicine"  # or "appointment"
+    visit: datetime | None = None  # an appointment's own time
 
 
 @dataclass(frozen=True)

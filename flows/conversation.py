@@ -132,24 +132,32 @@ def respond(session: Session, raw: str, ctx: Context) -> Outcome:
 
 
 def _answers_reminder(session: Session, ctx: Context) -> bool:
-    """A 1 or 2 answers the reminder when the reminder is the last thing the phone was
+    """A 1 or 2 answers the reminder (a medicine's or a visit's) when the reminder is the last thing the phone was
     asked: sent after the conversation's own last question."""
     if not session.updated_at:
         return True
     return ctx.reminder.sent_at > datetime.fromisoformat(session.updated_at)
 
 
-def _reminder_answered(session: Session, taken: bool, ctx: Context) -> Outcome:
+def _reminder_answered(session: Session, first: bool, ctx: Context) -> Outcome:
+    """1 or 2 to the reminder: taken or skipped, or (a visit) confirmed or another day."""
     reminder = ctx.reminder
     person = ctx.person(reminder.patient_id)
     name = person.display_name if person else ""
-    if taken:
+    if reminder.kind == "appointment":
+        when = care.local_day_time(reminder.visit, person.time_zone if person else ctx.config.time_zone)
+        answer = "confirmed" if first else "another day"
+        reply = msg("reminder.appointment_confirmed" if first else "reminder.appointment_another_day",
+                    name=name, when=when)
+    elif first:
+        answer = "taken"
         key = "reminder.taken_discreet" if person and person.discreet else "reminder.taken"
         reply = msg(key, name=name, medicine=reminder.label)
     else:
+        answer = "skipped"
         reply = msg("reminder.skipped", name=name)
     session.clear_flow()
-    return Outcome(session, [reply], [fx.AnswerReminder(reminder.send_id, taken)])
+    return Outcome(session, [reply], [fx.AnswerReminder(reminder.send_id, answer)])
 
 
 def _close_stale_tasks(session: Session, ctx: Context) -> None:

@@ -245,10 +245,11 @@ class SetDiscreet:
 
 @dataclass(frozen=True)
 class AnswerReminder:
-    """A patient answered a medicine reminder: 1 taken, 2 skipped (adherence)."""
+    """A patient answered a reminder: a medicine's "taken" or "skipped" (adherence), an
+    appointment's "confirmed" or "another day" (the clinic is told to call)."""
 
     send_id: int
-    taken: bool
+    answer: str
 
 
 @dataclass(frozen=True)

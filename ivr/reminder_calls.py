@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from flows.engine import Message
 from flows.quiet_hours import in_quiet_hours, quiet_hours_end
 from flows.service import ConversationService
+from flows.service.reminder_answers import answer_for, record_answer
 from ivr import speech
 from storage import Store
 from storage.errors import NotFound
@@ -77,15 +78,15 @@ def add_routes(bp: Blueprint, get_store: Callable[[], Store], service: Conversat
         if message is None:
             return Response("No such reminder call.\n", 404, mimetype="text/plain")
         language = _language(store, message)
-        digits = request.form.get("Digits", "")
         found = store.reminders.by_outbox(message.id)
-        if digits not in ("1", "2") or found is None:
+        answer = answer_for(store.reminders.of_send(found[0])[1].get("kind", ""),
+                            request.form.get("Digits", "")) if found else None
+        if answer is None:
             return _xml(speech.goodbye([_say(language, "voice.reminder_no_answer")], language))
         send_id, answered = found
         if not answered:  # Twilio may send the same answer twice: kept once
             with store.write():
-                store.reminders.answer(send_id, digits == "1")
-                store.audit.record("system", "reminder.answered", "reminder", "by=call")
+                record_answer(store, service, send_id, answer, "system", by="call")
         return _xml(speech.goodbye([_say(language, "voice.reminder_noted")], language))
 
     @bp.post("/voice/reminder/<int:message_id>/status")

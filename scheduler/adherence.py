@@ -18,7 +18,7 @@ from flows.patient_flows import short_name
 from flows.readings import KINDS
 from flows.service import ConversationService
 from storage import Store
-from storage.alert_delivery import reachable
+from storage.alert_delivery import care_team
 from storage.store import iso
 
 SKIPS = 3
@@ -52,9 +52,7 @@ def follow_up(store: Store, service: ConversationService, now: datetime) -> Foll
             if kind == "medicine" and count >= SKIPS:
                 text = service.render(service.config.default_language, msg(
                     "adherence.chw", patient_id=patient.short_id, name=short_name(patient.name), count=count))
-                chw = store.staff.get(patient.chw_id) if patient.chw_id else None
-                users = [chw] if chw and chw.active else reachable(store, "clinician")
-                for user in users:
+                for user in care_team(store, patient):
                     store.outbox.enqueue(user.phone, text, "care")
                 store.audit.record("system", "adherence.flagged", f"patient:{patient.short_id}", f"count={count}")
                 store.reminders.followed_up(reminder.id)

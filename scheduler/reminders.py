@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from flows.care import local_day_time
 from flows.engine import Message, msg
 from flows.quiet_hours import in_quiet_hours, quiet_hours_end
 from flows.readings import KINDS
@@ -78,8 +79,8 @@ def message_for(reminder: Reminder, name: str, discreet: bool, zone: str, due: d
     rule = reminder.rule
     at = due.astimezone(_zone(zone)).strftime("%H:%M")
     if rule["kind"] == "appointment":
-        when = datetime.fromisoformat(rule["appointment"]).astimezone(_zone(zone)).strftime("%d/%m %H:%M")
-        return msg("reminder.appointment", name=name, when=when)
+        return msg("reminder.appointment", name=name,
+                   when=local_day_time(datetime.fromisoformat(rule["appointment"]), zone))
     if rule["kind"] == "followup":
         return msg("reminder.followup", name=name, ref=rule["ref"])
     if rule["kind"] == "refill":

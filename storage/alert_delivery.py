@@ -18,6 +18,15 @@ def reachable(store: Store, role: str) -> list:
             if u.active and not store.contacts.is_opted_out(store.phone_index(u.phone))]
 
 
+def care_team(store: Store, patient) -> list:
+    """Who follows a patient up between visits: their CHW, or with none (or one who left
+    or opted out), the clinicians."""
+    chw = store.staff.get(patient.chw_id) if patient.chw_id else None
+    if chw and chw.active and not store.contacts.is_opted_out(store.phone_index(chw.phone)):
+        return [chw]
+    return reachable(store, "clinician")
+
+
 def tier_recipients(store: Store, tier: int, now_iso: str) -> list:
     if tier == ON_CALL:
         return store.rota.on_call("clinician", now_iso)

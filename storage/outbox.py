@@ -15,6 +15,8 @@ from storage.records import DamagedRecord, open_value, skip_damaged
 from storage.store import iso
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from storage.store import Store
 
 # Rank of each state; a status report may only move a message to a higher rank.
@@ -106,9 +108,12 @@ class Outbox:
         ).fetchall()
         return list(skip_damaged(rows, self._message))
 
-    def claim_due(self, now: datetime, limit: int = 20, lease: timedelta = timedelta(minutes=2)) -> list[OutboxMessage]:
-        """Take up to `limit` due messages for sending. A claim is a lease: if the sender
-        dies mid-send, the message becomes due again when the lease runs out."""
+    def claim_due(self, now: datetime, limit: int = 20, lease: timedelta = timedelta(minutes=2),
+                  fits: Callable[[OutboxMessage], bool] | None = None) -> list[OutboxMessage]:
+        """Take up to `limit` due messages for sending, in priority order, stopping at the
+        first that `fits` refuses (the sender's rate: a later, shorter one must not jump
+        ahead of an alert). A claim is a lease: if the sender dies mid-send, the message
+        becomes due again when the lease runs out."""
         store = self.store
         now_text, lease_text = iso(now), iso(now + lease)
         store.writing()
@@ -141,6 +146,8 @@ class Outbox:
                 # must not get patients' alerts, and the alert goes on to someone else.
                 self._set(message_id, status="refused", error="recipient no longer on staff")
                 continue
+            if fits is not None and not fits(message):
+                break
             self._set(message_id, status="sending", lease_until=lease_text, attempts=message.attempts + 1)
             claimed.append(self.get(message_id))
         return claimed

@@ -134,7 +134,8 @@ class ReminderRepository:
             rule = open_value(self.store, "reminders", "rule", row[1], row[3])
         except DamagedRecord:
             return None
-        return (row[0], row[2], rule, row[4]) if rule.get("kind") == "medicine" else None
+        # Answered with 1 or 2: a medicine (taken/skipped) or a visit (confirm/another day).
+        return (row[0], row[2], rule, row[4]) if rule.get("kind") in ("medicine", "appointment") else None
 
     def readings_sent(self, patient_id: int, kinds: set[str], since: str) -> int:
         """A reading reminder is answered by the reading itself: every unanswered reading
@@ -161,11 +162,34 @@ class ReminderRepository:
         row = self.store.one("SELECT id, answered_at FROM reminder_sends WHERE outbox_id = ?", (outbox_id,))
         return (row[0], row[1] is not None) if row else None
 
-    def answer(self, send_id: int, taken: bool) -> None:
+    def answer(self, send_id: int, answer: str) -> None:
+        """"taken" or "skipped" (a medicine), "confirmed" or "another day" (a visit)."""
         store = self.store.writing()
         store.execute("UPDATE reminder_sends SET answer = ?, answered_at = ? WHERE id = ?",
-                      (store.seal("reminder_sends", "answer", send_id, "taken" if taken else "skipped"),
-                       store.now_iso(), send_id))
+                      (store.seal("reminder_sends", "answer", send_id, answer), store.now_iso(), send_id))
+
+    def of_send(self, send_id: int) -> tuple[int, dict]:
+        """(patient id, rule) of the reminder an occurrence belongs to."""
+        row = self.store.one("SELECT r.id, r.patient_id, r.rule FROM reminder_sends s JOIN reminders r "
+                             "ON r.id = s.reminder_id WHERE s.id = ?", (send_id,))
+        return row[1], open_value(self.store, "reminders", "rule", row[0], row[2])
+
+    def visit_answers(self, patient_id: int) -> list[tuple[str, str]]:
+        """(visit time, "confirmed" / "another day" / "not answered") for each visit the
+        patient was reminded of, newest first: what the clinic needs before the day."""
+        visits: dict[str, str] = {}
+        for reminder_id, rule_blob, send_id, answer_blob in self.store.execute(
+                "SELECT r.id, r.rule, s.id, s.answer FROM reminder_sends s JOIN reminders r ON r.id = s.reminder_id "
+                "WHERE r.patient_id = ? AND s.state = 'sent' ORDER BY s.due_at", (patient_id,)):
+            try:
+                rule = open_value(self.store, "reminders", "rule", reminder_id, rule_blob)
+                answer = open_value(self.store, "reminder_sends", "answer", send_id, answer_blob)
+            except DamagedRecord:
+                continue
+            if rule.get("kind") == "appointment":
+                # The latest answer stands: "another day" then "confirmed" on the 2-hour one.
+                visits[rule["appointment"]] = answer or visits.get(rule["appointment"]) or "not answered"
+        return sorted(visits.items(), reverse=True)
 
     def adherence(self, patient_id: int, since: str) -> dict[str, dict[str, int]]:
         """Per medicine label: how many reminders were answered taken, skipped, not

@@ -4,6 +4,7 @@ show`. A 1 after the patient moved on (MENU), or a day later, is ordinary input.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -121,3 +122,76 @@ def test_on_a_shared_phone_a_bare_one_answers_neither_of_two_waiting_reminders(t
     reply = twilio.sms(AMINA, "1").messages[0]
     assert "noted" not in reply  # whose dose would it be? the phone asks who is texting instead
     assert store.one("SELECT count(*) FROM reminder_sends WHERE answered_at IS NOT NULL")[0] == 0
+
+
+CHW = "+254733200201"
+
+
+@pytest.fixture
+def visit(sms_app, clock, run_cli):
+    """Amina (CHW Baraka) has a visit on 12/01 at 10:30 Nairobi; `remind(n)` sends its n-th reminder."""
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.staff.add(role="chw", name="Baraka Otieno", phone=CHW)
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", "born=1968",
+                                         f"chw={CHW}"])
+    clock.now = datetime.fromisoformat("2027-01-10T12:00+00:00")
+    assert run_cli("reminders", "add", "4376", "--appointment", "2027-01-12T10:30+03:00").exit_code == 0
+    service = conversation_service(sms_app.extensions["lowband"].settings)
+
+    def remind():
+        [reminder] = store.reminders.for_patient(store.patients.by_short_id("4376").id)
+        clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+        assert send_due(store, service, clock()).sent
+
+    return store, remind
+
+
+def test_a_visit_is_confirmed_with_1(twilio, visit, run_cli):
+    store, remind = visit
+    remind()
+    assert twilio.sms(AMINA, "1").messages == ["Amina Z.: thank you, we will see you on 12/01 10:30."]
+    assert [m.phone for m in store.outbox.list() if m.purpose == "care"] == []  # nobody needs to call
+    shown = run_cli("patients", "show", "4376").output
+    assert "2027-01-12 10:30 EAT: confirmed" in shown
+
+
+def test_another_day_with_2_tells_the_chw_to_call(twilio, visit, run_cli):
+    store, remind = visit
+    remind()
+    assert twilio.sms(AMINA, "2").messages == [
+        "Amina Z.: noted. The clinic will contact you to find another day."]
+    [told] = [m for m in store.outbox.list() if m.purpose == "care"]
+    assert told.phone == CHW
+    assert told.body == "4376 Amina Z. asks for another day for the visit on 12/01 10:30. Please call them."
+    assert "2027-01-12 10:30 EAT: another day" in run_cli("patients", "show", "4376").output
+    remind()  # two hours before: she confirms after all; the latest answer stands
+    assert "see you" in twilio.sms(AMINA, "1").messages[0]
+    [visit_row] = [json.loads(line) for line in run_cli("patients", "show", "4376", "--json").output.splitlines()[:1]]
+    assert visit_row["visits"] == [{"visit": "2027-01-12T07:30:00+00:00", "answer": "confirmed"}]
+
+
+def test_a_visit_answered_on_a_reminder_call(twilio, visit, run_cli, sms_app):
+    from scheduler.dispatcher import dispatch_once
+    from sms_gateway.transports import TwilioTransport
+    from tests.fakes.twilio_api import FakeTwilioApi
+    from tests.helpers.twilio_client import BASE_URL
+    from tests.helpers.voice_call import hear
+
+    store, _ = visit
+    assert run_cli("patients", "set", "4376", "--calls").exit_code == 0
+    api = FakeTwilioApi()
+    transport = TwilioTransport("AC" + "a" * 32, "token", "+15005550006", http_client=api)
+    [reminder] = store.reminders.for_patient(store.patients.by_short_id("4376").id)
+    at = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    dispatch_once(store, transport, now=at, service=conversation_service(sms_app.extensions["lowband"].settings),
+                  voice_base=BASE_URL)
+    [placed] = api.calls
+    params = {"CallSid": placed.sid, "AccountSid": "AC" + "1" * 32, "From": "+15005550006", "To": placed.to,
+              "CallStatus": "in-progress", "Direction": "outbound-api", "AnsweredBy": "human"}
+    heard = hear(twilio.post(placed.url.removeprefix(BASE_URL), params))
+    assert heard.asked == ["Amina: your visit to Lowband Clinic is on 12/01 10:30. To confirm, press 1. "
+                           "If you need another day, press 2."]
+    thanks = hear(twilio.post(heard.gather["action"], {**params, "Digits": "2"}))
+    assert thanks.said == ["Thank you, it is noted. Goodbye."]
+    assert [m.phone for m in store.outbox.list() if m.purpose == "care"] == [CHW]

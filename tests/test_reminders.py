@@ -188,7 +188,8 @@ def test_an_appointment_is_reminded_the_day_before_and_two_hours_before_then_end
     result = run_cli("reminders", "add", clinic["Amina"], "--appointment", "2027-01-12T10:30+03:00")
     assert result.exit_code == 0, result.output
     [first] = due(run_cli, "2027-01-11T06:00+00:00")  # 09:00 Nairobi the day before
-    assert first["text"] == "Amina: reminder of your visit to Lowband Clinic on 12/01 10:30."
+    assert first["text"] == ("Amina: your visit to Lowband Clinic is on 12/01 10:30. "
+                             "Reply 1 to confirm, 2 if you need another day.")
     assert run_cli("dispatch", "--once", "--at", "2027-01-11T06:00:30+00:00").exit_code == 0
     assert due(run_cli, "2027-01-12T05:29+00:00") == []
     assert len(due(run_cli, "2027-01-12T05:30+00:00")) == 1  # 08:30: two hours before

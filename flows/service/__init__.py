@@ -276,5 +276,7 @@ def _waiting_reminder(store: Store, sender: str, now: datetime) -> ReminderView 
     if found is None:
         return None
     send_id, patient_id, rule, sent_at = found
-    return ReminderView(send_id, patient_id, rule.get("label", ""), datetime.fromisoformat(sent_at))
+    visit = datetime.fromisoformat(rule["appointment"]) if rule.get("kind") == "appointment" else None
+    return ReminderView(send_id, patient_id, rule.get("label", ""), datetime.fromisoformat(sent_at),
+                        rule.get("kind", "medicine"), visit)
 

@@ -13,6 +13,7 @@ from flows.engine import Message, msg
 from flows.patient_flows import short_name
 from flows.phones import default_time_zone
 from flows.service.pins import PinWork
+from flows.service.reminder_answers import record_answer
 from storage import Store
 from storage.alert_delivery import ON_CALL, offer, reachable
 from storage.store import iso
@@ -313,8 +314,7 @@ class EffectApplier:
         self.record("reminders.stopped", "reminders")
 
     def _AnswerReminder(self, effect: fx.AnswerReminder) -> None:
-        self.store.reminders.answer(effect.send_id, effect.taken)
-        self.record("reminder.answered", "reminder", "")
+        record_answer(self.store, self.service, effect.send_id, effect.answer, self.actor)
 
     def _MarkHeldRead(self, effect: fx.MarkHeldRead) -> None:
         self.store.held.mark_read(list(effect.message_ids))

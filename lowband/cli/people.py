@@ -24,7 +24,7 @@ from lowband.cli.base import (
 )
 from lowband.cli.enrolling import chw_id_for, enrol, find_patient, open_record, staff_phone_problem
 from lowband.cli.history import request_lines, request_rows
-from lowband.cli.readings import reading_lines, reading_rows
+from lowband.cli.readings import reading_lines, reading_rows, when_local
 from storage import Store
 from storage.patients import Patient
 from storage.staff import ROLES
@@ -133,10 +133,11 @@ def patients_show(patient_id: str, as_json: bool) -> None:
     requests = request_rows(view, patient)
     merged_into = st.patients.get(patient.merged_into).short_id if patient.merged_into else None
     adherence = view.reminders.adherence(patient.id, iso(st.now() - timedelta(days=ADHERENCE_DAYS)))
+    visits = [{"visit": at, "answer": answer} for at, answer in view.reminders.visit_answers(patient.id)]
     if as_json:
         counts = {f"{kind}s": len(rows) for kind, rows in requests.items()}
         head = {**row, "readings": total, **counts, "closed_at": patient.closed_at, "merged_into": merged_into,
-                "adherence": adherence}
+                "adherence": adherence, "visits": visits}
         click.echo(json.dumps(head, ensure_ascii=False))
         for item in [*reading_rows(patient, readings), *(r for rows in requests.values() for r in rows)]:
             click.echo(json.dumps(item, ensure_ascii=False))
@@ -159,6 +160,9 @@ def patients_show(patient_id: str, as_json: bool) -> None:
     for label, tally in adherence.items():
         click.echo(f"  {label}: {tally['taken']} taken, {tally['skipped']} skipped, "
                    f"{tally['unanswered']} not answered, {tally['missed']} missed")
+    click.echo(f"{'visits':<11} {'-' if not visits else 'reminded, with the answer'}")
+    for visit in visits:
+        click.echo(f"  {when_local(visit['visit'], patient.time_zone)}: {visit['answer']}")
 
 
 @patients.command("reset-pin")
