@@ -51,6 +51,8 @@ class Settings:
     rate_limit: int = 10
     # How long Twilio may keep trying to deliver an SMS before dropping it.
     sms_validity_seconds: int = 14400
+    # Segments a minute the sender number may send: 60 fits a long code (1 a second).
+    send_rate: int = 60
     # The clinic's own care thresholds, over the defaults in flows/care_rules.toml.
     care_rules: Path | None = None
     # May a CHW relay readings for patients outside their own panel?
@@ -92,6 +94,7 @@ _ENV_NAMES = {
     "LOWBAND_SESSION_MINUTES": "session_minutes",
     "LOWBAND_RATE_LIMIT": "rate_limit",
     "LOWBAND_SMS_VALIDITY_SECONDS": "sms_validity_seconds",
+    "LOWBAND_SEND_RATE": "send_rate",
     "LOWBAND_CARE_RULES": "care_rules",
     "LOWBAND_CHW_ANY_PATIENT": "chw_any_patient",
     "LOWBAND_READING_DUE_DAYS": "reading_due_days",
@@ -110,7 +113,8 @@ _TEXT_ONLY = {
     "emergency_number", "language", "care_rules", "trusted_proxies", "prompts_dir",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
-                  "sms_validity_seconds": (1, 36000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720),
+                  "sms_validity_seconds": (1, 36000),
+                  "send_rate": (1, 60000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720),
                   "alert_ack_minutes": (1, 1440)}
 LANGUAGES = ("en", "sw", "fr", "es")
 

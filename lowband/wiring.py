@@ -45,6 +45,7 @@ def transport(settings: Settings, *, http_client=None) -> Transport:
             settings.twilio_from,
             http_client=http_client,
             validity_seconds=settings.sms_validity_seconds,
+            segments_per_minute=settings.send_rate,
         )
     return ConsoleTransport(full=settings.console_full)
 

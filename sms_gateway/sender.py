@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sms_gateway.pacing import Pace, cost
 from sms_gateway.transports import TWILIO_UNSUBSCRIBED, Transport, TransportError
 from storage import Store
 from storage.outbox import MAX_ATTEMPTS
@@ -41,8 +42,21 @@ def drain(
     now = now or store.now()
     report = DrainReport()
     _reconcile(store, transport, now)
+    pace: Pace | None = getattr(transport, "pace", None)
     with store.write():
-        claimed = store.outbox.claim_due(now, limit=limit)
+        if pace is None:
+            claimed = store.outbox.claim_due(now, limit=limit)
+        else:
+            allowance, spent = pace.allowance(store, now), [0]
+
+            def fits(message) -> bool:
+                if not pace.fits(allowance, spent[0], message):
+                    return False
+                spent[0] += cost(message)
+                return True
+
+            claimed = store.outbox.claim_due(now, limit=limit, fits=fits)
+            pace.spend(store, now, allowance, spent[0])
     for message in claimed:
         # The send happens outside any transaction (a slow network must not hold the
         # write lock); each outcome is then one short transaction of its own.

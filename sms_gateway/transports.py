@@ -20,6 +20,7 @@ from twilio.rest import Client
 
 from flows.phones import mask
 from flows.segments import segments
+from sms_gateway.pacing import Pace
 
 # Twilio error 21610: the recipient replied STOP; sending again is refused.
 TWILIO_UNSUBSCRIBED = 21610
@@ -106,10 +107,13 @@ class TwilioTransport:
         http_client=None,
         timeout: float = 10.0,
         validity_seconds: int = 14400,
+        segments_per_minute: int = 60,
     ):
         self.client = Client(account_sid, auth_token, http_client=http_client or TwilioHttpClient(timeout=timeout))
         self.sender = sender
         self.validity_seconds = validity_seconds
+        # A long code takes one segment a second (sms_gateway.pacing says why we keep to it).
+        self.pace = Pace(sender, segments_per_minute)
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
         kwargs = {"to": to, "body": body, "validity_period": self.validity_seconds}
