@@ -3,8 +3,9 @@
 APScheduler's CronTrigger computes it, in the patient's IANA zone. Two corrections make
 it right across daylight-saving changes (both tested):
 - on the night clocks go back, a wall time like 01:30 happens twice; the trigger offers
-  both (and then offers the second again). A reminder fires once: an occurrence with the
-  same wall time on the same local day as the last one is skipped;
+  both (and then offers the second again). A reminder fires once: the second 01:30 is
+  skipped when the rule was already due at or after the first (its `last`), whichever
+  of its times that was (01:15 and 01:45 are each sent once, not 01:15 twice);
 - the trigger can hand back a time at or before the one asked after; the search then
   starts again from the next local day.
 In the spring gap (02:30 on the night 02:00 becomes 03:00) the trigger fires at the
@@ -46,8 +47,7 @@ def _next_for(trigger: CronTrigger, tz: ZoneInfo, after: datetime, last: datetim
             raise ValueError("this reminder never falls due again")
         found_utc = found.astimezone(UTC)
         local = found.astimezone(tz)
-        repeated = last is not None and _same_wall_time(local, last.astimezone(tz))
-        if found_utc > after and not repeated:
+        if found_utc > after and not _repeated(local, tz, last):
             return found_utc
         # Back where we were, or the autumn's second 01:30: look from the next local day.
         next_day = datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=tz)
@@ -55,5 +55,12 @@ def _next_for(trigger: CronTrigger, tz: ZoneInfo, after: datetime, last: datetim
     raise ValueError("no next time found for this reminder")  # pragma: no cover
 
 
-def _same_wall_time(one: datetime, other: datetime) -> bool:
-    return (one.date(), one.hour, one.minute) == (other.date(), other.hour, other.minute)
+def _repeated(local: datetime, tz: ZoneInfo, last: datetime | None) -> bool:
+    """Is this the second time tonight the clock shows this wall time, when the rule was
+    already due at or after the first? (A rule made between the two still gets it.)"""
+    wall = local.replace(tzinfo=None)
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first >= second or local.astimezone(UTC) != second:
+        return False  # an ordinary wall time, or the first of the two
+    return last is not None and last >= first
