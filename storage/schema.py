@@ -94,7 +94,9 @@ BUCKETS: dict[tuple[str, str], int] = {
     # kept until consent): one size for the usual ones.
     ("sessions", "state"): 512,
     # A rule names a medicine or a reading kind: one size for all of them.
-    ("reminders", "rule"): 256,
+    # 512: the largest (12 times a day, every weekday named, start and end dates, the
+    # longest medicine label) is about 350 bytes; in 256 it alone would be bigger.
+    ("reminders", "rule"): 512,
 }
 # Sealed lists of messages given room by how many they hold, not by what they say: a text
 # that replays five readings kept before a PIN gets five replies, and five urgent ones

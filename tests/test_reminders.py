@@ -239,3 +239,21 @@ def test_until_a_date_means_the_end_of_that_day_where_the_patient_lives(installa
         assert run_cli("dispatch", "--once", "--at", f"{at}+00:00").exit_code == 0
     sent = [d for d, s in occurrences(installation) if s == "sent"]
     assert len(sent) == 4 and sent[-1] == "2026-12-02T01:00:00+00:00"  # 1 December, 20:00 in New York
+
+
+def test_a_rule_seals_to_one_size_however_many_times_and_days_it_holds(installation, run_cli, clinic):
+    """Twelve doses a day with dates and weekdays, or one: the ciphertext says neither."""
+    assert run_cli("reminders", "add", clinic["Amina"], "--reading", "bp", "--times", "08:00").exit_code == 0
+    assert run_cli("meds", "add", clinic["Amina"], "--name", "Amlodipine", "--dose", "12.5mg",
+                   "--quantity", "9999").exit_code == 0
+    many = ",".join(f"{h:02d}:30" for h in range(7, 19))
+    result = run_cli("reminders", "add", clinic["Amina"], "--medicine", "Amlodipine", "--times", many,
+                     "--days", "mon,tue,wed,thu,fri,sat", "--start", "2026-12-01T00:00+03:00",
+                     "--until", "2027-12-31")
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(installation.db)
+    try:
+        sizes = {length for (length,) in conn.execute("SELECT length(rule) FROM reminders")}
+    finally:
+        conn.close()
+    assert len(sizes) == 1
