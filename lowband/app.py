@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify
 
+from console import init_console
 from ivr.routes import create_blueprints as voice_blueprints
 from lowband.runtime import Runtime
 from lowband.settings import Settings, load_settings
@@ -49,6 +50,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(signed)
     # Recorded prompts are fetched by Twilio without a signature; they hold no patient data.
     app.register_blueprint(prompts)
+    # Twilio's routes are signed, not CSRF-protected: Twilio cannot hold a console token.
+    init_console(app, runtime, get_store, service, exempt=[sms, voice, prompts])
     return app
 
 

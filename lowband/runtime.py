@@ -62,6 +62,11 @@ class Runtime:
         ring = self.keys.ring()
         return hmac.new(ring.index_key, b"local webhook token", hashlib.sha256).hexdigest()[:32]
 
+    def console_secret(self) -> bytes:
+        """Signs the console's session cookies: derived from the key file, so it is never
+        in the repository or the settings, and the same in every process and restart."""
+        return hmac.new(self.keys.ring().index_key, b"console session cookies", hashlib.sha256).digest()
+
     def close(self) -> None:
         with self._lock:
             for db in self._connections:

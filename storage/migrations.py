@@ -391,6 +391,16 @@ def adherence_follow_up(db: Database) -> None:
     db.execute("ALTER TABLE reminders ADD COLUMN followed_up_at TEXT")
 
 
+@migrations(name="0018_console_logins")
+def console_logins(db: Database) -> None:
+    # A staff user's console sign-in: found by a keyed hash of the email (the email itself
+    # is sealed in staff), a slow password hash, and failures counted for the lockout. The
+    # session stamp is new with each password: sessions signed with an old one end.
+    db.execute("CREATE TABLE console_logins (staff_id INTEGER PRIMARY KEY REFERENCES staff(id), "
+               "email_index BLOB NOT NULL UNIQUE, password_hash TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0, "
+               "locked_until TEXT, changed_at TEXT NOT NULL, session_stamp TEXT NOT NULL)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

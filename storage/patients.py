@@ -158,6 +158,15 @@ class PatientRepository:
         row = self.store.one(f"{_SELECT} WHERE short_id = ?{active}", (short_id,))
         return self._patient(row) if row else None
 
+    def names(self) -> Iterator[tuple[int, str]]:
+        """(id, name) of every open record, opening the name column alone (a search by
+        part of a name: names are sealed, so there is no index to ask)."""
+        for row_id, blob in self.store.execute("SELECT id, name FROM patients WHERE active = 1 ORDER BY id"):
+            try:
+                yield row_id, open_value(self.store, TABLE, "name", row_id, blob)
+            except DamagedRecord:
+                continue
+
     def with_phone(self, e164: str) -> list[Patient]:
         """Everyone enrolled on this number (a family phone may serve several)."""
         rows = self.store.execute(

@@ -276,6 +276,12 @@ class Store:
         return MedicationRepository(self)
 
     @cached_property
+    def console_logins(self):
+        from storage.console_logins import ConsoleLoginRepository
+
+        return ConsoleLoginRepository(self)
+
+    @cached_property
     def leases(self):
         from storage.leases import LeaseRepository
 

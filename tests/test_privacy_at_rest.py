@@ -98,6 +98,7 @@ def test_staff_and_medicines_are_unreadable_in_file_and_wal(installation, run_cl
             run_cli(
                 "users", "add", "--role", "clinician", "--name", "Dr Wanjiru Kamau",
                 "--phone", "0700 100 101", "--email", "wanjiru@clinic.example",
+                input="console-password\nconsole-password\n",
             ),
             run_cli("meds", "add", short_id, "--name", "Metformin", "--dose", "500mg", "--quantity", "60"),
         ]

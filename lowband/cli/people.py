@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import click
 
+from console.auth import hash_password, password_problem
+from console.permissions import CONSOLE_ROLES
 from flows.catalog import LIMITS
 from flows.enrolment import clean_name, clean_phone, new_patient
 from lowband.cli.base import (
@@ -254,19 +256,60 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What this person does.")
 @click.option("--name", required=True, help="Full name.")
 @click.option("--phone", required=True, help="Phone number they text from.")
-@click.option("--email", help="Email address (optional).")
+@click.option("--email", help="Email address: their console sign-in (a password is asked for).")
 def users_add(role: str, name: str, phone: str, email: str | None) -> None:
-    """Add a staff user."""
+    """Add a staff user.
+
+    With --email, a clinician, pharmacist, CHW supervisor or admin also gets a console
+    sign-in: the password is asked for at a prompt, never given on the command line.
+    """
     st = store()
     user_name = clean_name(name)
     e164 = clean_phone(phone, settings().region)
+    email = (email or "").strip() or None
+    console = email is not None and role in CONSOLE_ROLES
+    if console:
+        if st.console_logins.email_taken(email):
+            raise click.ClickException("another staff user signs in with that email")
+        password = ask_password()
     with st.write():
         problem = staff_phone_problem(st, e164)
         if problem:
             raise click.ClickException(problem)
-        user = st.staff.add(role=role, name=user_name, phone=e164, email=(email or "").strip() or None)
+        user = st.staff.add(role=role, name=user_name, phone=e164, email=email)
+        if console:
+            st.console_logins.set_password(user.id, email, hash_password(password))
         st.audit.record("cli", "staff.add", f"staff:{user.id}", f"role={role}")
-    click.echo(f"Added {role} {user.name}.")
+    click.echo(f"Added {role} {user.name}." + (" They can sign in to the console." if console else ""))
+
+
+def ask_password() -> str:
+    """A console password, typed twice at a prompt (never an argument: shells keep those)."""
+    password = click.prompt("Console password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    return password
+
+
+@users.command("password")
+@click.argument("email")
+def users_password(email: str) -> None:
+    """Set a new console password for the user with this email; signs them out."""
+    st = store()
+    matches = [u for u in st.staff.by_email(email) if u.active]
+    if not matches:
+        raise click.ClickException("no active staff user with that email; add one with `lowband users add --email`")
+    user = matches[0]
+    if user.role not in CONSOLE_ROLES:
+        raise click.ClickException(f"a {user.role} works by SMS and has no console sign-in")
+    if st.console_logins.email_taken(email, by_other_than=user.id):
+        raise click.ClickException("another staff user signs in with that email")
+    password = ask_password()
+    with st.write():
+        st.console_logins.set_password(user.id, email, hash_password(password))
+        st.audit.record("cli", "console.password_set", f"staff:{user.id}")
+    click.echo(f"New console password set for {user.name}; their open console sessions are signed out.")
 
 
 @users.command("list")

@@ -12,9 +12,19 @@ from lowband.cli.base import runtime, settings, store, this_year
 from storage import create_key_file, open_store
 
 
+def demo_sign_in(st) -> str:
+    """The demo's sign-in, for a demo database only."""
+    from lowband.demo import DEMO_FLAG, DEMO_PASSWORD, STAFF
+
+    if st.meta_get(DEMO_FLAG) != "1":
+        return ""
+    email = next(email for role, _, _, email in STAFF if role == "clinician")
+    return f" (demo sign-in: {email}, password {DEMO_PASSWORD})"
+
+
 @click.command()
 @click.option(
-    "--demo", is_flag=True, help="Also add a demo clinic: a clinician, a pharmacist, a CHW and three patients."
+    "--demo", is_flag=True, help="Also add a demo clinic: staff with console sign-ins, three patients and their readings."
 )
 def init(demo: bool) -> None:
     """Create the database and its key file.
@@ -103,6 +113,7 @@ def serve(host: str, port: int, workers: int) -> None:
     )
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"Lowband serving on http://{shown}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
+    click.echo(f"Console: http://{shown}:{port}/console" + demo_sign_in(app.extensions["lowband"].store()))
     try:
         server.run()
     finally:
