@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from console import auth
+from console import auth, operations
 from console.actions import COMMANDS, run_command
 from console.charts import PLOTTED, trend_chart
+from console.guard import needs
 from flows.enrolment import EnrolmentError, clean_phone
 from flows.readings import Reading, format_reading
 from flows.service import ConversationService
@@ -28,17 +28,6 @@ PART_OF = {"alert": "alerts", "consult": "consults", "refill": "refills"}
 def create_blueprint(get_store: Callable[[], Store], service: ConversationService) -> Blueprint:
     bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                    static_folder="static", static_url_path="/static")
-
-    def needs(part: str):
-        def wrap(view):
-            @wraps(view)
-            @login_required
-            def checked(*args, **kwargs):
-                if not current_user.may(part):
-                    abort(403)
-                return view(*args, **kwargs)
-            return checked
-        return wrap
 
     def local(moment: str, zone: str | None = None) -> str:
         tz = ZoneInfo(zone or service.config.time_zone)
@@ -141,12 +130,17 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         adherence = store.reminders.adherence(found.id, "")
         reminders = store.reminders.for_patient(found.id)
         requests = patient_requests(store, found.id)
+        messages = store.outbox.to_phone(found.phone) if found.phone else []
+        sharing = store.patients.count_on_phone(store.phone_index(found.phone)) if found.phone else 0
         with store.write():
             store.audit.record(f"staff:{current_user.staff_id}", "console.patient_viewed", f"patient:{found.short_id}")
         return render_template(
             "patient.html", patient=found, charts=charts, medicines=medicines, adherence=adherence,
             reminders=reminders, requests=requests, local=lambda m: local(m, found.time_zone),
+            messages=messages, sharing=sharing,
             readings=[(local(r.taken_at, found.time_zone), r) for r in readings])
+
+    operations.add_routes(bp, get_store, local)
 
     @bp.app_template_filter("sender")
     def sender(submitted_by: str) -> str:

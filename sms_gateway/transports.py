@@ -8,7 +8,6 @@ API through twilio's `http_client` seam.
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from flows.phones import mask
-from flows.segments import segments
+from flows.redact import masked_body
 from sms_gateway.pacing import Pace
 
 # Twilio error 21610: the recipient replied STOP; sending again is refused.
@@ -53,21 +52,6 @@ class Transport(Protocol):
         handing it over and recording it), None if it did not; raises TransportError
         when the provider cannot say."""
         ...
-
-
-# A leading reference (A12, RF3, C1) says which task a message is about and nothing of
-# whom: it may be shown. Any other word may be a name ("Amina Z.: BP ...", "Joseph M.,
-# your PIN ..."), so none is.
-_REFERENCE = re.compile(r"[A-Z]{1,3}\d{1,9}[:.,]?")
-
-
-def masked_body(body: str) -> str:
-    """A message as a log may show it: a leading reference and its size, nothing of the
-    name or health data that follows."""
-    first = body.split(maxsplit=1)[0] if body.strip() else ""
-    shown = f"{first} …" if _REFERENCE.fullmatch(first) else "…"
-    count = segments(body)
-    return f"{shown} ({count} segment{'s' if count != 1 else ''}, {len(body)} chars)"
 
 
 class ConsoleTransport:

@@ -102,6 +102,31 @@ class Outbox:
         ).fetchall()
         return list(skip_damaged(rows, self._message))
 
+    def needing_attention(self, limit: int = 100) -> list[OutboxMessage]:
+        """Failed and undelivered messages, newest first: what a person should look at."""
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status IN ('failed', 'undelivered') "  # noqa: S608
+            "ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return list(skip_damaged(rows, self._message))
+
+    def to_phone(self, phone: str, limit: int = 20) -> list[OutboxMessage]:
+        """The newest messages to this number (a shared phone's are everyone's on it)."""
+        rows = self.store.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE phone_index = ? ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
+            (self.store.phone_index(phone), limit)).fetchall()
+        return list(skip_damaged(rows, self._message))
+
+    def retry(self, message_id: int) -> bool:
+        """A person decided a failed or undelivered message should go again (after
+        checking it did not arrive): queued now, with a fresh expiry. False if it is not
+        failed or undelivered (sent meanwhile, or retried already)."""
+        store = self.store.writing()
+        now = store.now()
+        return store.execute(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, expires_at = ?, lease_until = NULL, "
+            "error = NULL, updated_at = ? WHERE id = ? AND status IN ('failed', 'undelivered')",
+            (iso(now), iso(now + VALID_FOR), iso(now), message_id)).rowcount > 0
+
     def created_since(self, moment: str) -> list[OutboxMessage]:
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE created_at >= ? ORDER BY created_at, id", (moment,)  # noqa: S608

@@ -174,3 +174,36 @@ def test_a_deactivated_user_is_signed_out(console, run_cli):
     result = run_cli("users", "deactivate", "+254700100101")
     assert result.exit_code == 0, result.output
     assert console.get("/console/").status_code == 302
+
+
+def test_the_admin_sees_the_week_and_sends_a_failed_message_again(console, store):
+    with store.write():
+        message = store.outbox.enqueue("+254712345678", "RF1: your refill is ready.", "refill")
+        store.outbox.mark_failed(message.id, "twilio error 30003", retry_at=None)
+    console.sign_in(ADMIN)
+    week = text_of(console.get("/console/dashboard").get_data(as_text=True))
+    assert "Readings in 8" in week and "Urgent alerts 1, 0 acknowledged" in week  # 4 BP and 4 glucose
+    assert "Delivery failures 1" in week
+    page = text_of(console.get("/console/outbox").get_data(as_text=True))
+    assert "twilio error 30003" in page and "your refill" not in page  # the body is masked
+    again = text_of(console.post(f"/console/outbox/{message.id}/retry").get_data(as_text=True))
+    assert "Queued to send again." in again and store.outbox.get(message.id).status == "queued"
+    twice = text_of(console.post(f"/console/outbox/{message.id}/retry").get_data(as_text=True))
+    assert "nothing to retry" in twice
+    assert [e.action for e in store.audit.entries()].count("outbox.retry") == 1
+
+
+def test_operations_are_the_admins_alone(console):
+    console.sign_in(CLINICIAN)
+    for path in ("/console/outbox", "/console/staff", "/console/audit", "/console/dashboard"):
+        assert console.get(path).status_code == 403, path
+    assert console.post("/console/outbox/1/retry").status_code == 403
+
+
+def test_the_patient_page_lists_the_messages_sent_to_their_phone(console, store):
+    console.sign_in(CLINICIAN)
+    console.post("/console/consult/C1/reply", words="Rest and drink water.")
+    amina = store.patients.with_phone("+254712345678")[0]
+    page = text_of(console.get(f"/console/patients/{amina.short_id}").get_data(as_text=True))
+    assert "Rest and drink water." in page and "queued" in page
+    assert "This phone is shared by 2 people" in page

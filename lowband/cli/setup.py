@@ -24,7 +24,7 @@ def demo_sign_in(st) -> str:
 
 @click.command()
 @click.option(
-    "--demo", is_flag=True, help="Also add a demo clinic: staff with console sign-ins, three patients and their readings."
+    "--demo", is_flag=True, help="Also add a demo clinic: staff (with console sign-ins) and three patients."
 )
 def init(demo: bool) -> None:
     """Create the database and its key file.
