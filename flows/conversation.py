@@ -156,7 +156,8 @@ def _reminder_answered(session: Session, first: bool, ctx: Context) -> Outcome:
     else:
         answer = "skipped"
         reply = msg("reminder.skipped", name=name)
-    session.clear_flow()
+    # A question the phone was in the middle of (the nurse triage) stays open: the next
+    # text goes on with it.
     return Outcome(session, [reply], [fx.AnswerReminder(reminder.send_id, answer)])
 
 

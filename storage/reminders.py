@@ -25,6 +25,9 @@ class Reminder:
     paused_until: str | None
 
 
+PATIENTS_OWN = ("medicine", "reading")
+
+
 class ReminderRepository:
     def __init__(self, store: Store):
         self.store = store
@@ -54,6 +57,12 @@ class ReminderRepository:
             f"SELECT {_COLUMNS} FROM reminders WHERE patient_id = ? AND active = 1 ORDER BY next_send_at, id",  # noqa: S608
             (patient_id,)).fetchall()
         return list(skip_damaged(rows, self._reminder))
+
+    def patients_own(self, patient_id: int) -> list[Reminder]:
+        """The reminders a patient manages from their phone ("My reminders": pause, change
+        the time, switch off): their medicines' and readings'. A visit, a refill due or a
+        follow-up is the clinic's to remind of, and no pause on the phone silences it."""
+        return [r for r in self.for_patient(patient_id) if r.rule.get("kind") in PATIENTS_OWN]
 
     def active(self, limit: int = 1000) -> list[Reminder]:
         rows = self.store.execute(
@@ -117,25 +126,33 @@ class ReminderRepository:
         self.store.writing().execute("UPDATE reminder_sends SET outbox_id = ? WHERE reminder_id = ? AND due_at = ?",
                                      (outbox_id, reminder_id, due_at))
 
-    def waiting_answer(self, phone_index: bytes, since: str) -> tuple[int, int, dict, str] | None:
-        """The last medicine reminder sent to a patient on this phone since `since` and
-        not answered: (occurrence id, patient id, rule, when it was sent)."""
+    def waiting_answer(self, phone_index: bytes, since: str, now: str) -> tuple[int, int, dict, str] | None:
+        """The last reminder a bare 1 or 2 answers on this phone: a medicine's (taken or
+        skipped) or a visit's before the visit (confirm or another day), that reached the
+        phone by SMS since `since` and is not answered yet: (occurrence id, patient id,
+        rule, when it went). A reminder still queued, expired or failed never reached
+        the phone, and one said on a call was answered there: neither takes a texted 1,
+        which is the menu's."""
         rows = self.store.execute(
-            "SELECT s.id, r.id, r.patient_id, r.rule, s.created_at FROM reminder_sends s "
+            "SELECT s.id, r.id, r.patient_id, r.rule, o.updated_at FROM reminder_sends s "
             "JOIN reminders r ON r.id = s.reminder_id JOIN patients p ON p.id = r.patient_id "
+            "JOIN outbox o ON o.id = s.outbox_id "
             "WHERE p.phone_index = ? AND s.state = 'sent' AND s.answered_at IS NULL AND s.created_at >= ? "
-            "ORDER BY s.created_at DESC, s.id DESC LIMIT 10", (phone_index, since)).fetchall()
-        if not rows or len({r[2] for r in rows}) > 1:
+            "AND o.channel = 'sms' AND o.status IN ('sent', 'delivered') "
+            "ORDER BY o.updated_at DESC, s.id DESC", (phone_index, since)).fetchall()
+        waiting = []
+        for send_id, reminder_id, patient_id, blob, went in rows:
+            try:
+                rule = open_value(self.store, "reminders", "rule", reminder_id, blob)
+            except DamagedRecord:
+                continue
+            if rule.get("kind") == "medicine" or (rule.get("kind") == "appointment" and rule["appointment"] > now):
+                waiting.append((send_id, patient_id, rule, went))
+        if not waiting or len({w[1] for w in waiting}) > 1:
             # Nothing waiting, or two people on a shared phone waiting: a bare 1 or 2 could be
             # either's, so it answers neither (it is ordinary input; each can use the menu).
             return None
-        row = rows[0]
-        try:
-            rule = open_value(self.store, "reminders", "rule", row[1], row[3])
-        except DamagedRecord:
-            return None
-        # Answered with 1 or 2: a medicine (taken/skipped) or a visit (confirm/another day).
-        return (row[0], row[2], rule, row[4]) if rule.get("kind") in ("medicine", "appointment") else None
+        return waiting[0]
 
     def readings_sent(self, patient_id: int, kinds: set[str], since: str) -> int:
         """A reading reminder is answered by the reading itself: every unanswered reading

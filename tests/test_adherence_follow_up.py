@@ -10,8 +10,9 @@ import pytest
 
 from lowband.wiring import conversation_service
 from scheduler.adherence import follow_up
-from scheduler.reminders import schedule, send_due
+from scheduler.reminders import schedule
 from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.reminders import send_due
 
 AMINA, CHW = "+254712345678", "+254700100103"
 

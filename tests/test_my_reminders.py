@@ -84,3 +84,21 @@ def test_reminders_by_call_are_chosen_from_the_phone(twilio, amina):
     assert twilio.sms(AMINA, "1").messages == ["Amina Z.: your reminders will come as phone calls."]
     assert store.patients.by_short_id("4376").prefers_voice
 
+
+
+def test_a_pause_from_the_phone_leaves_the_clinics_visit_reminder_alone(twilio, amina, clock):
+    """My reminders lists, pauses and stops the patient's own (medicines, readings); a
+    visit the clinic booked is still reminded of."""
+    store, reminder, service = amina
+    patient = store.patients.by_short_id("4376")
+    visit_at = clock() + timedelta(days=3)
+    rule = {"kind": "appointment", "appointment": visit_at.isoformat(),
+            "at": [(visit_at - timedelta(days=1)).isoformat()]}
+    with store.write():
+        visit = store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, clock()))
+    twilio.sms(AMINA, "4")
+    [listed] = twilio.sms(AMINA, "1111").messages
+    assert listed.startswith("Amina Z.: 1 reminders")  # the visit is not the patient's to pause
+    twilio.sms(AMINA, "1")  # pause for a week
+    clock.now = datetime.fromisoformat(store.reminders.get(visit.id).next_send_at) + timedelta(minutes=1)
+    assert visit.id in send_due(store, service, clock()).sent

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from lowband.wiring import conversation_service
-from scheduler.reminders import schedule, send_due
+from scheduler.reminders import schedule
+from scheduler.reminders import send_due as queue_due
 from tests.helpers.conversation_script import ScriptRunner
+from tests.helpers.reminders import send_due
 
 AMINA = "+254712345678"
 
@@ -195,3 +197,41 @@ def test_a_visit_answered_on_a_reminder_call(twilio, visit, run_cli, sms_app):
     thanks = hear(twilio.post(heard.gather["action"], {**params, "Digits": "2"}))
     assert thanks.said == ["Thank you, it is noted. Goodbye."]
     assert [m.phone for m in store.outbox.list() if m.purpose == "care"] == [CHW]
+
+
+def test_a_reminder_that_never_reached_the_phone_takes_no_answer(twilio, reminded, clock, sms_app):
+    """Queued but not yet sent (or expired unsent): a 1 is the menu's, never "taken"."""
+    store, patient, _ = reminded
+    [reminder] = store.reminders.for_patient(patient.id)
+    clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    assert queue_due(store, conversation_service(sms_app.extensions["lowband"].settings), clock()).sent
+    assert twilio.sms(AMINA, "MENU").messages[0].startswith("Menu:")
+    assert twilio.sms(AMINA, "1").messages[0].startswith("Which reading?")
+    assert store.reminders.adherence(patient.id, "")["Metformin 500mg x60"]["taken"] == 0
+
+
+def test_a_medicine_and_a_reading_reminder_together_the_one_answers_the_medicine(twilio, reminded, clock):
+    store, patient, send_next = reminded
+    with store.write():
+        rule = {"kind": "reading", "reading": "bp", "times": ["08:00"], "weekdays": []}
+        store.reminders.add(patient.id, rule, *schedule(rule, patient.time_zone, clock()))
+    assert len(send_next().sent) == 2
+    assert "noted" in twilio.sms(AMINA, "1").messages[0]
+    assert store.reminders.adherence(patient.id, "")["Metformin 500mg x60"]["taken"] == 1
+
+
+def test_an_answer_does_not_drop_the_question_the_phone_was_in(twilio, reminded, clock):
+    store, patient, send_next = reminded
+    assert twilio.sms(AMINA, "NURSE").messages[0].startswith("What is the main problem?")
+    assert send_next().sent
+    assert "noted as skipped" in twilio.sms(AMINA, "2").messages[0]
+    # The triage goes on: 1 is its first choice (a fever), not the menu's.
+    assert twilio.sms(AMINA, "1").messages[0].startswith("For how many days?")
+
+
+def test_a_visit_answer_after_the_visit_is_ordinary_input(twilio, visit, clock, run_cli):
+    store, remind = visit
+    remind()
+    clock.now = datetime.fromisoformat("2027-01-12T08:00+00:00")  # 11:00 Nairobi: the visit was at 10:30
+    assert "see you" not in twilio.sms(AMINA, "1").messages[0]
+    assert "not answered" in run_cli("patients", "show", "4376").output

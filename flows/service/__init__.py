@@ -272,7 +272,7 @@ REMINDER_ANSWERS = timedelta(days=1)  # a 1 or 2 a day after the reminder is ord
 
 
 def _waiting_reminder(store: Store, sender: str, now: datetime) -> ReminderView | None:
-    found = store.reminders.waiting_answer(store.phone_index(sender), iso(now - REMINDER_ANSWERS))
+    found = store.reminders.waiting_answer(store.phone_index(sender), iso(now - REMINDER_ANSWERS), iso(now))
     if found is None:
         return None
     send_id, patient_id, rule, sent_at = found

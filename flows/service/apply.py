@@ -296,7 +296,7 @@ class EffectApplier:
             self.record("notify.undeliverable", f"patient:{patient.short_id}", f"purpose={effect.purpose}")
 
     def _PauseReminders(self, effect: fx.PauseReminders) -> None:
-        for reminder in self.store.reminders.for_patient(effect.patient_id):
+        for reminder in self.store.reminders.patients_own(effect.patient_id):
             self.store.reminders.pause(reminder.id, effect.until)
         self.record("reminders.paused" if effect.until else "reminders.resumed", "reminders")
 
@@ -309,7 +309,7 @@ class EffectApplier:
         self.record("reminders.times_changed", "reminders")
 
     def _StopReminders(self, effect: fx.StopReminders) -> None:
-        for reminder in self.store.reminders.for_patient(effect.patient_id):
+        for reminder in self.store.reminders.patients_own(effect.patient_id):
             self.store.reminders.remove(reminder.id)
         self.record("reminders.stopped", "reminders")
 

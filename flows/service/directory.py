@@ -146,7 +146,7 @@ class StoreDirectory:
 
     def reminders(self, patient_id: int) -> list[ReminderRule]:
         rules = []
-        for r in self.store.reminders.for_patient(patient_id):
+        for r in self.store.reminders.patients_own(patient_id):
             rule = r.rule
             what = rule.get("label") if "label" in rule else (
                 KINDS[rule["reading"]].codes[0] if rule.get("reading") in KINDS else rule["kind"])
