@@ -11,7 +11,6 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from console import auth, views
 from flows.service import ConversationService
-from lowband.runtime import Runtime
 from storage import Store
 
 IDLE = timedelta(minutes=60)  # a console left alone signs itself out
@@ -20,12 +19,13 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
        "frame-ancestors 'none'; base-uri 'none'")
 
 
-def init_console(app: Flask, runtime: Runtime, get_store: Callable[[], Store], service: ConversationService,
-                 *, exempt: list) -> None:
-    """`exempt`: the blueprints Twilio posts to; they carry Twilio's signature, not a CSRF token."""
-    https = runtime.settings.public_base.startswith("https://")
+def init_console(app: Flask, get_store: Callable[[], Store], service: ConversationService, *, secret: bytes,
+                 https: bool, exempt: list) -> None:
+    """`secret` signs the session cookies; `https`: the console is served over HTTPS (its
+    cookies are then Secure); `exempt`: the blueprints Twilio posts to, which carry
+    Twilio's signature, not a CSRF token."""
     app.config.update(
-        SECRET_KEY=runtime.console_secret(),
+        SECRET_KEY=secret,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Over plain http (a laptop on localhost) a Secure cookie would never come back.

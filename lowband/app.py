@@ -51,7 +51,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Recorded prompts are fetched by Twilio without a signature; they hold no patient data.
     app.register_blueprint(prompts)
     # Twilio's routes are signed, not CSRF-protected: Twilio cannot hold a console token.
-    init_console(app, runtime, get_store, service, exempt=[sms, voice, prompts])
+    init_console(app, get_store, service, secret=runtime.console_secret(),
+                 https=settings.public_base.startswith("https://"), exempt=[sms, voice, prompts])
     return app
 
 

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-OURS = {"storage", "flows", "sms_gateway", "ivr", "scheduler", "lowband"}
+OURS = {"storage", "flows", "sms_gateway", "ivr", "scheduler", "console", "interop", "lowband"}
 MAY_IMPORT = {
     "storage": set(),
     "flows": {"storage"},  # the service package only (checked below)
     "sms_gateway": {"flows", "storage"},
     "ivr": {"flows", "storage"},
     "scheduler": {"flows", "storage", "sms_gateway"},
+    "console": {"flows", "storage", "interop"},
+    "interop": {"flows", "storage"},  # flows' pure parts only (checked below)
     "lowband": OURS,
 }
 IMPURE = {"flask", "twilio", "sqlite3", "sqlite_utils", "werkzeug", "waitress", "apscheduler", "storage"}
@@ -86,6 +88,14 @@ def test_flows_is_pure_outside_its_service_package():
         if bad:
             impure[str(path.relative_to(ROOT))] = sorted(bad)
     assert not impure
+
+
+def test_interop_uses_only_the_pure_parts_of_flows():
+    # An export or import must not run conversations: it reads and writes records.
+    reaching = {str(path.relative_to(ROOT)): sorted(n for n in dotted_imports(path)
+                                                    if n == "flows.service" or n.startswith("flows.service."))
+                for path in modules("interop")}
+    assert not {path: names for path, names in reaching.items() if names}
 
 
 def test_the_check_would_see_an_import(tmp_path):

@@ -199,17 +199,21 @@ def test_two_identical_rows_in_one_file_enrol_one_patient(installation, run_cli)
     assert sorted(p["name"] for p in patients(run_cli)) == ["Baraka Otieno", "Halima Zawadi", "Neema Wairimu"]
 
 
-def test_an_import_that_would_put_a_fifth_person_on_a_phone_imports_nothing(installation, run_cli, cli_error):
+def test_an_import_that_would_put_a_fifth_person_on_a_phone_rejects_that_row(installation, run_cli):
     enrol(run_cli, "Amina Zawadi", "--phone", "0712 345 678")
     enrol(run_cli, "Halima Zawadi", "--phone", "0712 345 678")
     body = "name,phone\nBaraka Zawadi,0712345678\nNeema Zawadi,0712345678\nJuma Zawadi,0712345678\n"
     csv_file = write(installation, body)
 
-    cli_error(run_cli("patients", "import", csv_file), csv_file, "line 4",
-              f"{mask(FAMILY_PHONE)} already has {MAX_PROFILES} patients", "nothing imported")
-    cli_error(run_cli("patients", "import", "--dry-run", csv_file), "line 4")
-
+    dry = run_cli("patients", "import", "--dry-run", csv_file)
+    assert f"line 4: rejected, {mask(FAMILY_PHONE)} already has {MAX_PROFILES} patients" in dry.stdout
     assert len(patients(run_cli)) == 2
+
+    result = run_cli("patients", "import", csv_file)
+    assert result.exit_code == 1
+    assert f"line 4: rejected, {mask(FAMILY_PHONE)} already has {MAX_PROFILES} patients" in result.stdout
+    assert "Imported 2 patients, skipped 0 already enrolled, rejected 1." in result.stdout
+    assert len(patients(run_cli)) == MAX_PROFILES
 
 
 # -- patients show: the latest readings -------------------------------------------------------

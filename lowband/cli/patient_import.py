@@ -1,40 +1,22 @@
-"""`lowband patients import`: enrol from a CSV file, all or nothing, safe to run twice."""
+"""`lowband patients import`: enrol from a CSV file; the good rows once, the bad ones set
+aside in a file to fix and import again. The work is interop/patient_import.py's."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
 
 import click
 
-from flows.enrolment import EnrolmentError, NewPatient, new_patient
+from interop.patient_import import (
+    ImportFileError,
+    chw_finder,
+    enrol_rows,
+    read_sheet,
+    rejected_path,
+    write_rejected,
+)
 from lowband.cli.base import settings, store, this_year
-from lowband.cli.enrolling import chw_id_for, lookalikes, looks_like, phone_full
-from lowband.settings import Settings
-from storage import Store
-
-
-@dataclass
-class Row:
-    line: int  # the file's own line number, blank lines included
-    details: NewPatient
-    chw_id: int | None
-
-
-@dataclass
-class Outcome:
-    enrolled: int = 0
-    already: list[str] = field(default_factory=list)  # one note a skipped row
-    repeated: list[str] = field(default_factory=list)
-
-
-class _DryRun(Exception):
-    """Raised inside the import's transaction to roll it back after a full rehearsal."""
-
-
-COLUMNS = ("name", "phone", "birth_year", "sex", "language", "tz", "chw")
 
 
 @click.command("import")
@@ -44,88 +26,51 @@ def patients_import(csv_file: Path, dry_run: bool) -> None:
     """Enrol patients from a CSV file with a header row.
 
     Columns: name, phone, birth_year, sex, language, tz, chw (only name is required).
-    Nothing is imported unless every row is valid; errors name the line. Safe to run
-    twice: a row that looks like a patient already enrolled (same name and phone, or
-    same name and birth year) is skipped, and so is a row repeating an earlier one.
+    Each good row is enrolled; each bad row is named with its line and reason, and
+    written to FILE.rejected.csv beside the file (the same columns, plus "problem"):
+    fix the rows there and import that file. The command then exits with status 1.
+
+    Safe to run twice, or again after an interruption: a row that looks like a patient
+    already enrolled (same name and phone, or same name and birth year) is skipped, and
+    so is a row repeating an earlier one. Rows go in 500 to a transaction.
     """
     s, st = settings(), store()
     try:
-        rows = _read(csv_file, s, st)
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as \"CSV UTF-8\" and try again") from None
-    except csv.Error as error:
-        raise click.ClickException(f"{csv_file} is not a readable CSV file ({error}); nothing imported") from None
-    outcome = _enrol_all(st, csv_file, rows, dry_run)
-    for note in outcome.already + outcome.repeated:
-        click.echo(note)
-    skipped = [f"skipped {len(outcome.already)} already enrolled"]
-    if outcome.repeated:
-        skipped.append(f"{len(outcome.repeated)} repeated in the file")
-    enrolled = f"{outcome.enrolled} patient{'' if outcome.enrolled == 1 else 's'}"
-    if dry_run:
-        click.echo(f"Dry run: would import {enrolled}, {', '.join(skipped)}. Nothing was changed.")
+        sheet = read_sheet(csv_file, region=s.region, this_year=this_year(), fallback_time_zone=s.time_zone,
+                           chw_for=chw_finder(st, s.region))
+    except ImportFileError as error:
+        raise click.ClickException(f"{error}; nothing imported") from None
+    rows = sheet.rows
+    if sys.stderr.isatty() and len(rows) > 500:
+        with click.progressbar(length=len(rows), label="Importing", file=sys.stderr) as bar:
+            report = enrol_rows(st, rows, dry_run=dry_run, progress=bar.update)
     else:
-        click.echo(f"Imported {enrolled}, {', '.join(skipped)}.")
+        report = enrol_rows(st, rows, dry_run=dry_run)
 
+    for note in report.already + report.repeated:
+        click.echo(note)
+    for row in sorted(report.rejected, key=lambda r: r.line):
+        click.echo(f"line {row.line}: rejected, {row.problem}")
+    enrolled = f"{len(report.enrolled)} patient{'' if len(report.enrolled) == 1 else 's'}"
+    parts = [f"skipped {len(report.already)} already enrolled"]
+    if report.repeated:
+        parts.append(f"{len(report.repeated)} repeated in the file")
+    if report.rejected:
+        parts.append(f"rejected {len(report.rejected)}")
+    if dry_run:
+        click.echo(f"Dry run: would import {enrolled}, {', '.join(parts)}. Nothing was changed.")
+    else:
+        click.echo(f"Imported {enrolled}, {', '.join(parts)}.")
+    if not report.rejected:
+        return
+    target = rejected_path(csv_file)
+    count = len(report.rejected)
+    rows_word = "row was" if count == 1 else "rows were"
+    if dry_run:
+        click.echo(f"{count} {rows_word} rejected; a real import writes them to {target}.", err=True)
+    else:
+        write_rejected(target, sheet.header, sorted(report.rejected, key=lambda r: r.line))
+        click.echo(f"{count} {rows_word} rejected and written to {target} (with a 'problem' column): "
+                   "fix them there and import that file.", err=True)
+    click.get_current_context().exit(1)
 
-def _enrol_all(st: Store, csv_file: Path, rows: list[Row], dry_run: bool) -> Outcome:
-    """Enrol row by row in one transaction, so each row is checked against the patients
-    enrolled so far, earlier rows included. A dry run does exactly the same, then rolls
-    back: what it says is what a real run would do."""
-    outcome = Outcome()
-    # A dry run leaves the transaction by raising _DryRun: everything it did rolls back.
-    with contextlib.suppress(_DryRun), st.write():
-        line_of: dict[int, int] = {}  # patient enrolled by this file -> its line
-        for row in rows:
-            matches = lookalikes(st, row.details)
-            earlier = [line_of[p.id] for p in matches if p.id in line_of]
-            if earlier:
-                outcome.repeated.append(f"line {row.line}: skipped, the same person as line {earlier[0]}")
-                continue
-            if matches:
-                outcome.already.append(f"line {row.line}: skipped, {looks_like(matches, row.details)}")
-                continue
-            problem = phone_full(st, row.details.phone)
-            if problem:
-                raise click.ClickException(f"{csv_file} line {row.line}: {problem}; nothing imported")
-            patient = st.patients.add(**vars(row.details), chw_id=row.chw_id)
-            st.audit.record("cli", "patient.enrol", f"patient:{patient.short_id}", "by=import")
-            line_of[patient.id] = row.line
-        outcome.enrolled = len(line_of)
-        if dry_run:
-            raise _DryRun
-    return outcome
-
-
-def _read(csv_file: Path, s: Settings, st: Store) -> list[Row]:
-    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "name" not in [f.strip().lower() for f in reader.fieldnames]:
-            raise click.ClickException(f"{csv_file} needs a header row with at least a 'name' column")
-        unknown = [f for f in reader.fieldnames if f.strip().lower() not in COLUMNS]
-        if unknown:
-            # A column we would ignore ("Phone Number") is a phone we would lose.
-            raise click.ClickException(
-                f"{csv_file}: unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}; nothing imported"
-            )
-        rows = []
-        for raw in reader:
-            line = reader.line_num
-            if None in raw:  # DictReader files values beyond the header under the key None
-                raise click.ClickException(
-                    f"{csv_file} line {line}: more values than the header has columns; nothing imported"
-                )
-            cells = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-            try:
-                details = new_patient(
-                    name=cells.get("name", ""), phone=cells.get("phone") or None, region=s.region,
-                    this_year=this_year(), birth_year=cells.get("birth_year") or None,
-                    sex=cells.get("sex") or None, language=cells.get("language") or "en",
-                    time_zone=cells.get("tz") or None, fallback_time_zone=s.time_zone,
-                )
-                chw_id = chw_id_for(st, cells.get("chw") or None)
-            except (EnrolmentError, click.ClickException) as error:
-                message = error.message if isinstance(error, click.ClickException) else str(error)
-                raise click.ClickException(f"{csv_file} line {line}: {message}; nothing imported") from None
-            rows.append(Row(line, details, chw_id))
-    return rows
