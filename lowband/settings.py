@@ -119,6 +119,18 @@ _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit
 LANGUAGES = ("en", "sw", "fr", "es")
 
 
+def _whole_number(value: Any) -> int | None:
+    """An int, or a string of ASCII digits: "1.5", "1e3", "true" and "٦٠" are not whole
+    numbers an admin meant (JSON would read them as 1.5, 1000.0, True and 60)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def _from_env_value(name: str, raw: str) -> Any:
     if name in _TEXT_ONLY:
         return raw
@@ -213,9 +225,8 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
     for name, (low, high) in _WHOLE_NUMBERS.items():
         if name not in values:
             continue
-        try:
-            number = int(values[name])
-        except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999" read as infinity
+        number = _whole_number(values[name])
+        if number is None:
             number = low - 1
         if not low <= number <= high:
             raise SettingsError(f"{label(name)} must be a whole number from {low} to {high}")

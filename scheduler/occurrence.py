@@ -8,8 +8,9 @@ it right across daylight-saving changes (both tested):
   of its times that was (01:15 and 01:45 are each sent once, not 01:15 twice);
 - the trigger can hand back a time at or before the one asked after; the search then
   starts again from the next local day.
-In the spring gap (02:30 on the night 02:00 becomes 03:00) the trigger fires at the
-moment that wall time would have been, so the reminder is sent, not skipped.
+In the spring gap (02:30 on the night 02:00 becomes 03:00) the trigger fires as the gap
+ends (03:00), so the reminder is sent, not skipped; several times inside the gap
+(02:15 and 02:45) become that one reminder, never a burst of them at once.
 
 Quiet hours (flows/quiet_hours.py) hold a reminder until they end.
 """

@@ -26,6 +26,9 @@ LATE = {"medicine": timedelta(hours=2), "reading": timedelta(hours=6), "appointm
         "refill": timedelta(hours=12), "followup": timedelta(hours=12)}
 
 
+VALID = timedelta(hours=1)  # a queued reminder not sent within this is given up
+
+
 @dataclass
 class ReminderReport:
     sent: list[int] = field(default_factory=list)
@@ -120,11 +123,12 @@ def decide(reminder: Reminder, patient, now: datetime) -> str:
         return "missed"
     if kind == "appointment" and send_at >= datetime.fromisoformat(reminder.rule["appointment"]):
         return "superseded"  # held past the visit itself by the quiet hours
-    if kind == "medicine" and send_at > due:
-        # Held by the quiet hours: if the next dose is due within the lateness allowed, the
-        # held one would arrive with it (two doses at once): it is recorded, not sent.
+    if kind in ("medicine", "reading") and send_at > due:
+        # Held by the quiet hours: if the next one is due within the lateness allowed, the
+        # held one would arrive with it (two doses, or four BP requests, at once): it is
+        # recorded, not sent.
         next_due, _ = schedule(reminder.rule, patient.time_zone, due, last=due)
-        if next_due and datetime.fromisoformat(next_due) <= send_at + LATE["medicine"]:
+        if next_due and datetime.fromisoformat(next_due) <= send_at + LATE[kind]:
             return "superseded"
     return "send"
 
@@ -151,6 +155,8 @@ def send_due(store: Store, service: ConversationService, now: datetime) -> Remin
     BATCH at a time, each batch its own short transaction."""
     report = ReminderReport()
     _plan_changed(store, now)
+    # Until nothing is due: a rule whose next time has also passed (several held by the
+    # quiet hours, or an outage) comes round again, each occurrence recorded.
     while _send_batch(store, service, now, report):
         pass
     return report
@@ -181,15 +187,12 @@ def _send_batch(store: Store, service: ConversationService, now: datetime, repor
                 text = service.render(patient.language, message_for(
                     reminder, patient.name.split()[0], patient.discreet, patient.time_zone, due),
                     "voice" if channel == "call" else "sms")
-                # Useless once it is too late to take the medicine on time: never sent later.
-                expires = datetime.fromisoformat(reminder.next_send_at) + LATE.get(reminder.rule["kind"],
-                                                                                 timedelta(hours=2))
-                message = store.outbox.enqueue(patient.phone, text, "reminder", expires_at=iso(expires),
+                # Never sent late (an outage after this): one validity for every kind, so the
+                # outbox row's expiry does not tell a medicine reminder from a visit's.
+                message = store.outbox.enqueue(patient.phone, text, "reminder", expires_at=iso(now + VALID),
                                                channel=channel)
                 store.reminders.set_outbox(reminder.id, reminder.next_due_at, message.id)
                 report.sent.append(reminder.id)
-            # After an outage of days, catch up at once rather than one day per pass.
-            after = max(due, now - LATE.get(reminder.rule.get("kind"), timedelta(hours=2)))
-            next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, after, last=due)
+            next_due_at, next_send_at = schedule(reminder.rule, patient.time_zone, due, last=due)
             store.reminders.advance(reminder.id, next_due_at, next_send_at)
-    return len(batch) == BATCH
+    return bool(batch)

@@ -31,19 +31,29 @@ class Pace:
         self.per_second = per_minute / 60
         self.capacity = max(1.0, self.per_second * CAPACITY_SECONDS)
 
-    def allowance(self, store: Store, now: datetime) -> float:
-        """Segments that may go now: what was left, refilled for the time since."""
+    def _saved(self, store: Store) -> tuple[float, datetime] | None:
         saved = store.meta_get(self.key)
         if saved is None:
-            return self.capacity
+            return None
         tokens, _, at = saved.partition("@")
-        elapsed = max(0.0, (now - datetime.fromisoformat(at)).total_seconds())
-        return min(self.capacity, float(tokens) + elapsed * self.per_second)
+        return float(tokens), datetime.fromisoformat(at)
+
+    def allowance(self, store: Store, now: datetime) -> float:
+        """Segments that may go now: what was left, refilled for the time since."""
+        saved = self._saved(store)
+        if saved is None:
+            return self.capacity
+        tokens, at = saved
+        elapsed = max(0.0, (now - at).total_seconds())
+        return min(self.capacity, tokens + elapsed * self.per_second)
 
     def spend(self, store: Store, now: datetime, allowance: float, spent: int) -> None:
-        # To the microsecond: a time rounded to the second would earn up to a second's
-        # segments extra on every pass.
-        store.meta_set(self.key, f"{allowance - spent:.3f}@{now.isoformat()}")
+        # The later of the two times: a clock set back and then forward again must not
+        # earn the same seconds twice. To the microsecond: a time rounded to the second
+        # would earn up to a second's segments extra on every pass.
+        saved = self._saved(store)
+        at = max(now, saved[1]) if saved else now
+        store.meta_set(self.key, f"{allowance - spent:.3f}@{at.isoformat()}")
 
     def fits(self, allowance: float, spent: int, message) -> bool:
         """Room for this message? One longer than the bucket holds goes once it is full

@@ -20,11 +20,11 @@ def reachable(store: Store, role: str) -> list:
 
 def care_team(store: Store, patient) -> list:
     """Who follows a patient up between visits: their CHW, or with none (or one who left
-    or opted out), the clinicians."""
+    or opted out), the clinicians, or with none of those, the admins (someone must)."""
     chw = store.staff.get(patient.chw_id) if patient.chw_id else None
     if chw and chw.active and not store.contacts.is_opted_out(store.phone_index(chw.phone)):
         return [chw]
-    return reachable(store, "clinician")
+    return reachable(store, "clinician") or reachable(store, "admin")
 
 
 def tier_recipients(store: Store, tier: int, now_iso: str) -> list:

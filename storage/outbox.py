@@ -52,6 +52,10 @@ class OutboxMessage:
 _COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at, channel"
 
 
+# The purpose of a note to a staff member about a patient (a CHW asked to visit or call).
+STAFF_NOTE = "care"
+
+
 class Outbox:
     def __init__(self, store: Store):
         self.store = store
@@ -166,7 +170,7 @@ class Outbox:
             if store.contacts.is_opted_out(store.phone_index(message.phone)):
                 self._set(message_id, status="refused", error="recipient opted out")
                 continue
-            if self._alert_to_former_staff(message_id, message.phone):
+            if self._to_former_staff(message_id, message):
                 # Deactivated, or the number changed, since it was queued: a lost phone
                 # must not get patients' alerts, and the alert goes on to someone else.
                 self._set(message_id, status="refused", error="recipient no longer on staff")
@@ -250,11 +254,13 @@ class Outbox:
         self._set(row[0], **changes)
         return True
 
-    def _alert_to_former_staff(self, message_id: int, phone: str) -> bool:
+    def _to_former_staff(self, message_id: int, message: OutboxMessage) -> bool:
+        """An alert, or a note to a CHW or clinician about a patient ("care"), whose
+        recipient left the staff (or changed number) since it was queued."""
         row = self.store.one("SELECT alert_id FROM outbox WHERE id = ?", (message_id,))
-        if not row or row[0] is None:
+        if (not row or row[0] is None) and message.purpose != STAFF_NOTE:
             return False
-        return self.store.staff.brief_by_phone_index(self.store.phone_index(phone)) is None
+        return self.store.staff.brief_by_phone_index(self.store.phone_index(message.phone)) is None
 
     def cancel_for_alert(self, alert_id: int, reason: str) -> None:
         """Give up the alert's messages not yet sent (someone already handled it)."""

@@ -4,6 +4,7 @@ show`. A 1 after the patient moved on (MENU), or a day later, is ordinary input.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta
 
@@ -12,6 +13,8 @@ import pytest
 from lowband.wiring import conversation_service
 from scheduler.reminders import schedule
 from scheduler.reminders import send_due as queue_due
+from sms_gateway.sender import drain
+from sms_gateway.transports import ConsoleTransport
 from tests.helpers.conversation_script import ScriptRunner
 from tests.helpers.reminders import send_due
 
@@ -235,3 +238,29 @@ def test_a_visit_answer_after_the_visit_is_ordinary_input(twilio, visit, clock, 
     clock.now = datetime.fromisoformat("2027-01-12T08:00+00:00")  # 11:00 Nairobi: the visit was at 10:30
     assert "see you" not in twilio.sms(AMINA, "1").messages[0]
     assert "not answered" in run_cli("patients", "show", "4376").output
+
+
+def test_another_day_with_no_chw_or_clinician_tells_the_admin(twilio, sms_app, clock, run_cli):
+    store = sms_app.extensions["lowband"].store()
+    with store.write():
+        store.staff.add(role="admin", name="Faith Njeri", phone="+254700100104")
+        ScriptRunner.add_patient(store, ["4376", "Amina Zawadi", AMINA, "pin=1111", "consent", "born=1968"])
+    clock.now = datetime.fromisoformat("2027-01-10T12:00+00:00")
+    assert run_cli("reminders", "add", "4376", "--appointment", "2027-01-12T10:30+03:00").exit_code == 0
+    [reminder] = store.reminders.for_patient(store.patients.by_short_id("4376").id)
+    clock.now = datetime.fromisoformat(reminder.next_send_at) + timedelta(minutes=1)
+    send_due(store, conversation_service(sms_app.extensions["lowband"].settings), clock())
+    twilio.sms(AMINA, "2")
+    assert [m.phone for m in store.outbox.list() if m.purpose == "care"] == ["+254700100104"]
+
+
+def test_a_note_to_a_chw_who_left_before_it_went_is_not_sent(twilio, visit, run_cli, clock):
+    store, remind = visit
+    remind()
+    twilio.sms(AMINA, "2")
+    [note] = [m for m in store.outbox.list() if m.purpose == "care"]
+    with store.write():
+        store.staff.add(role="clinician", name="Dr Peter Oduya", phone="+254700100109")
+        store.staff.set_active(store.staff.by_phone(CHW).id, False)  # the CHW left; their phone may be lost
+    drain(store, ConsoleTransport(io.StringIO()), now=clock())
+    assert store.outbox.get(note.id).status == "refused"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -257,3 +259,42 @@ def test_a_rule_seals_to_one_size_however_many_times_and_days_it_holds(installat
     finally:
         conn.close()
     assert len(sizes) == 1
+
+
+def test_a_visit_reminded_twice_or_only_after_it_is_refused(installation, run_cli, clinic, cli_error):
+    visit = "2027-01-12T10:30+03:00"
+    assert run_cli("reminders", "add", clinic["Amina"], "--appointment", visit).exit_code == 0
+    cli_error(run_cli("reminders", "add", clinic["Amina"], "--appointment", visit), "already reminded of that visit")
+    # A patient where it is midday now, with a visit at 06:00 tomorrow: the day-before
+    # reminder (09:00 today) has passed and the other (04:00) waits for the quiet hours
+    # to end at 07:00, after the visit.
+    offset = (12 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    zone = f"Etc/GMT{-offset:+d}" if offset else "UTC"  # POSIX signs: Etc/GMT-3 is UTC+3
+    added = run_cli("patients", "add", "--name", "Noon Patient", "--phone", "+254733999001", "--tz", zone)
+    assert added.exit_code == 0, added.output
+    short_id = added.output.split()[2]
+    local_now = datetime.now(ZoneInfo(zone))
+    tomorrow_six = datetime.combine(local_now.date() + timedelta(days=1), datetime.min.time(),
+                                    tzinfo=ZoneInfo(zone)).replace(hour=6)
+    cli_error(run_cli("reminders", "add", short_id, "--appointment", tomorrow_six.isoformat()), "quiet hours")
+
+
+def test_a_pretended_time_never_texts_real_phones(installation, run_cli, clinic, cli_error):
+    env = {"LOWBAND_TRANSPORT": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t" * 32,
+           "TWILIO_FROM": "+15005550006"}
+    cli_error(run_cli("dispatch", "--once", "--at", "2026-12-01T05:00+00:00", env=env),
+              "preview with `lowband reminders due --at`")
+
+
+def test_every_time_held_by_the_quiet_hours_is_recorded_and_one_reminder_goes(installation, run_cli, clinic):
+    """01:00, 01:15, 01:30, 01:45 and 07:30 on the night clocks go back: the four night
+    times are each recorded (superseded by the next, never four texts at 07:00), and the
+    07:30 one goes out."""
+    assert run_cli("reminders", "add", clinic["Joe"], "--medicine", "insulin", "--times",
+                   "01:00,01:15,01:30,01:45,07:30", "--start", "2026-10-31T12:00-04:00").exit_code == 0
+    assert run_cli("dispatch", "--once", "--at", "2026-11-01T12:00:30+00:00").exit_code == 0  # 07:00 EST
+    assert [state for _, state in occurrences(installation)] == ["superseded"] * 4
+    assert run_cli("dispatch", "--once", "--at", "2026-11-01T12:30:30+00:00").exit_code == 0  # 07:30 EST
+    assert occurrences(installation)[-1] == ("2026-11-01T12:30:00+00:00", "sent")
+    assert len(reminder_texts(installation, run_cli)) == 1

@@ -79,3 +79,20 @@ def test_a_message_longer_than_the_bucket_still_goes_when_it_is_full(store, t0):
 def test_the_rate_is_a_setting_with_a_clear_error(run_cli, cli_error, monkeypatch):
     monkeypatch.setenv("LOWBAND_SEND_RATE", "fast")
     cli_error(run_cli("outbox"), "LOWBAND_SEND_RATE")
+
+
+def test_a_rate_that_is_not_a_whole_number_is_refused(run_cli, cli_error, monkeypatch):
+    for value in ("1.5", "1e3", "true", "٦٠", "0", "60001"):
+        monkeypatch.setenv("LOWBAND_SEND_RATE", value)
+        cli_error(run_cli("outbox"), "LOWBAND_SEND_RATE must be a whole number from 1 to 60000")
+    monkeypatch.setenv("LOWBAND_SEND_RATE", "120")
+    assert run_cli("outbox").exit_code == 0
+
+
+def test_a_clock_set_back_then_forward_earns_nothing_twice(store, t0):
+    api, transport = line()
+    queue(store, 100)
+    drain(store, transport, now=t0, limit=200)
+    drain(store, transport, now=t0 - timedelta(hours=1), limit=200)  # the laptop's clock was wrong
+    drain(store, transport, now=t0 + timedelta(seconds=1), limit=200)
+    assert len(api.sent) == 31

@@ -165,6 +165,10 @@ def dispatch(once: bool, at: str | None, interval: float) -> None:
 
     s = settings()
     moment = parse_moment(at, "--at") if at else None
+    if moment is not None and s.transport != "console":
+        # A pretended time decides what is due; the texts would reach real phones now.
+        raise click.ClickException(f"--at pretends a time, and with LOWBAND_TRANSPORT={s.transport} it would text "
+                                   "people now; preview with `lowband reminders due --at` instead")
     chosen = transport(s)
     service = conversation_service(s)
     rt = runtime()

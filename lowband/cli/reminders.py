@@ -110,6 +110,12 @@ def _add_appointment(patient_id: str, at: datetime) -> None:
     due, send = schedule(rule, patient.time_zone, st.now())
     if due is None:
         raise click.ClickException("that appointment is too soon to remind of (less than 2 hours away)")
+    if datetime.fromisoformat(send) >= at:
+        # Night visits: both reminders fall in the quiet hours and would be held past it.
+        raise click.ClickException("its reminders would fall in the patient's quiet hours (21:00-07:00) and "
+                                   "wait until after the visit; tell the patient another way")
+    if any(r.rule.get("appointment") == rule["appointment"] for r in st.reminders.for_patient(patient.id)):
+        raise click.ClickException(f"patient {patient.short_id} is already reminded of that visit")
     with st.write():
         reminder = st.reminders.add(patient.id, rule, due, send)
         st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
