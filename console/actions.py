@@ -23,6 +23,7 @@ COMMANDS = {
     "acknowledge": lambda ref, words: f"{ref} OK",
     "reply": lambda ref, words: f"{ref} {words}",
     "close": lambda ref, words: f"{ref} CLOSE",
+    "call": lambda ref, words: f"{ref} CALL",
     "approve": lambda ref, words: f"{ref} OK {words}".strip(),
     "decline": lambda ref, words: f"{ref} NO {words}",
 }

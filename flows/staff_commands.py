@@ -7,6 +7,7 @@ same words from anyone else are refused and audited.
                 UNDO                                       remove the last relay
   Clinician:    A12 OK          an alert is handled
                 C7 <advice>     answer a consultation;  C7 CLOSE  ends it
+                C7 CALL         ask the patient to call the clinic
   Pharmacist:   RF12 OK [where] the refill is ready;     RF12 NO <why>  it is not
   Any staff:    PIN <patient ID> reset a patient's PIN
 
@@ -321,6 +322,16 @@ def _consult(session, ref, request, patient, rest, ctx) -> Outcome:
         told = _to_patient(patient, closing, closing, purpose="consult")
         closed = fx.CloseConsult(ref, ctx.staff.id)
         return Outcome(session, [msg("staff.consult_closed", ref=ref)], [take, closed, told])
+    if rest.upper() == "CALL":
+        # Some questions need a voice: the patient is asked to call (the number they
+        # texted is the clinic's voice line too). Nothing of their health is in it.
+        asked = msg("consult.call_back", ref=ref)
+        told = _to_patient(patient, asked, asked, purpose="consult")
+        audit = fx.Audit("consult.call_back", f"consult:{ref}", f"staff={ctx.staff.id}")
+        if not ctx.directory.can_text(patient.id):
+            return Outcome(session, [msg("staff.cannot_text", ref=ref, patient_id=patient.short_id)], [take])
+        return Outcome(session, [msg("staff.call_back_sent", ref=ref, patient_id=patient.short_id)],
+                       [take, told, audit])
     advice = msg("consult.advice", ref=ref, advice=rest)
     discreet = msg("consult.advice_discreet", ref=ref)
     fit = deliverable(rest, [advice], patient, ADVICE_MAX, ctx)

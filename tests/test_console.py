@@ -76,6 +76,9 @@ def test_a_reply_to_a_consultation_goes_to_the_patient_by_sms(console, store):
     assert "your advice is on its way to patient" in text_of(done.get_data(as_text=True))
     [sms] = [m for m in store.outbox.list() if m.purpose == "consult"]
     assert sms.phone == "+254712345678" and "Drink water and come in tomorrow." in sms.body
+    asked = console.post("/console/consult/C1/call", back="/console/consults/C1")
+    assert "is asked to call the clinic" in text_of(asked.get_data(as_text=True))
+    assert any("piga simu" in m.body for m in store.outbox.list() if m.purpose == "consult")  # Amina reads Swahili
     closed = console.post("/console/consult/C1/close", back="/console/consults/C1")
     assert store.consults.by_ref("C1").status == "closed" and closed.status_code == 200
 
