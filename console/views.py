@@ -113,7 +113,8 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     def patients():
         store = get_store()
         query = request.args.get("q", "").strip()
-        found = find_patients(store, query, service.config.region) if query else []
+        found = [p for p in (find_patients(store, query, service.config.region) if query else [])
+                 if in_panel(store, p)]
         audit_shown(store, "console.patients_found", {p.short_id for p in found})
         return render_template("patients.html", query=query, found=found)
 
@@ -124,6 +125,8 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         found = store.patients.by_short_id(short_id, include_closed=True)
         if found is None:
             abort(404)
+        if not in_panel(store, found):
+            abort(403)
         readings = store.readings.newest_for(found.id, SHOWN_READINGS)
         charts = {kind: trend_chart(kind, readings, service.rules, found.time_zone) for kind in PLOTTED}
         medicines = store.medications.for_patient(found.id)
@@ -167,6 +170,13 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
                                text="Your role does not give access to this page."), 403
 
     return bp
+
+
+def in_panel(store: Store, patient) -> bool:
+    """A CHW supervisor sees the patients of the CHWs they supervise, and no others."""
+    if current_user.role != "chw_supervisor":
+        return True
+    return patient.chw_id is not None and patient.chw_id in store.staff.supervised_by(current_user.staff_id)
 
 
 def audit_shown(store: Store, action: str, short_ids: set[str]) -> None:

@@ -401,6 +401,12 @@ def console_logins(db: Database) -> None:
                "locked_until TEXT, changed_at TEXT NOT NULL, session_stamp TEXT NOT NULL)")
 
 
+@migrations(name="0019_chw_supervisors")
+def chw_supervisors(db: Database) -> None:
+    # A CHW's supervisor: in the console, a supervisor sees their CHWs' patients only.
+    db.execute("ALTER TABLE staff ADD COLUMN supervisor_id INTEGER REFERENCES staff(id)")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

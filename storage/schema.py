@@ -20,7 +20,8 @@ SEALED, TEXT, INDEX, CLEAR = "sealed", "text", "index", "clear"
 # table -> (primary key, {column: class}); every column of every table, once.
 COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
     "staff": ("id", {"id": CLEAR, "role": CLEAR, "name": SEALED, "phone": SEALED, "phone_index": INDEX,
-                     "email": SEALED, "active": CLEAR, "created_at": CLEAR, "deactivated_at": CLEAR}),
+                     "email": SEALED, "active": CLEAR, "created_at": CLEAR, "deactivated_at": CLEAR,
+                     "supervisor_id": CLEAR}),
     "patients": ("id", {"id": CLEAR, "short_id": CLEAR, "name": SEALED, "phone": SEALED, "phone_index": INDEX,
                         "birth_year": SEALED, "sex": SEALED, "language": CLEAR, "time_zone": CLEAR,
                         "chw_id": CLEAR, "active": CLEAR, "created_at": CLEAR, "pin_hash": INDEX,

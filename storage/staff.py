@@ -96,6 +96,13 @@ class StaffRepository:
         return store.execute("DELETE FROM oncall WHERE staff_id = ? AND ends_at > ?",
                              (user_id, store.now_iso())).rowcount
 
+    def set_supervisor(self, chw_id: int, supervisor_id: int | None) -> None:
+        self.store.writing().execute("UPDATE staff SET supervisor_id = ? WHERE id = ?", (supervisor_id, chw_id))
+
+    def supervised_by(self, supervisor_id: int) -> list[int]:
+        """The CHWs (ids) this supervisor looks after: their patients are the panel."""
+        return [r[0] for r in self.store.execute("SELECT id FROM staff WHERE supervisor_id = ?", (supervisor_id,))]
+
     def set_phone(self, user_id: int, e164: str) -> StaffUser:
         """A new number, sealed, with its blind index (so texts from it find this user)."""
         store = self.store

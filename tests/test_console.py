@@ -210,3 +210,26 @@ def test_the_patient_page_lists_the_messages_sent_to_their_phone(console, store)
     page = text_of(console.get(f"/console/patients/{amina.short_id}").get_data(as_text=True))
     assert "Rest and drink water." in page and "queued" in page
     assert "This phone is shared by 2 people" in page
+
+
+def test_a_chw_supervisor_sees_their_chws_patients_only(console, store, run_cli):
+    password = "supervisor-password\nsupervisor-password\n"
+    assert run_cli("users", "add", "--role", "chw_supervisor", "--name", "Mary Wambui", "--phone", "+254700100105",
+                   "--email", "mary@clinic.example", input=password).exit_code == 0
+    joseph = store.patients.with_phone("+254722300301")[0]
+    console.sign_in("mary@clinic.example", "supervisor-password")
+    assert console.get(f"/console/patients/{joseph.short_id}").status_code == 403  # not her CHW's (yet)
+    assert "Nobody found" in text_of(console.get("/console/patients?q=Joseph").get_data(as_text=True))
+    result = run_cli("users", "set", "+254700100103", "--supervisor", "mary@clinic.example")
+    assert result.exit_code == 0, result.output
+    assert "Joseph Mwangi" in text_of(console.get("/console/patients?q=Joseph").get_data(as_text=True))
+    page = console.get(f"/console/patients/{joseph.short_id}")
+    assert page.status_code == 200 and "BP 186/122" in text_of(page.get_data(as_text=True))
+    assert console.get("/console/consults/C1").status_code == 403
+    assert console.post("/console/alert/A1/acknowledge").status_code == 403
+
+
+def test_only_a_chw_has_a_supervisor(run_cli, cli_error, console):
+    cli_error(run_cli("users", "set", "+254700100101", "--supervisor", "faith@clinic.example"), "only a CHW")
+    cli_error(run_cli("users", "set", "+254700100103", "--supervisor", "faith@clinic.example"),
+              "not an active CHW supervisor")

@@ -89,16 +89,22 @@ def users_activate(who: str) -> None:
 @click.command("set")
 @click.argument("who", metavar=WHO)
 @click.option("--phone", help="Their new phone number (not a patient's, nor another staff user's).")
-def users_set(who: str, phone: str | None) -> None:
-    """Change a staff user's phone number.
+@click.option("--supervisor", help='A CHW\'s supervisor (their phone or email), or "none": the supervisor sees '
+                                   "this CHW's patients in the console.")
+def users_set(who: str, phone: str | None, supervisor: str | None) -> None:
+    """Change a staff user's phone number, or a CHW's supervisor.
 
-    Name them by their current number or their email. Refused for a number that
+    Name them by their current number or their email. A new number is refused when it
     belongs to patients (staff texts are read as commands, so those patients would lose
     the patient service) or to another staff user. Texts from the old number are no
     longer staff commands.
     """
-    if phone is None:
+    if phone is None and supervisor is None:
         raise click.ClickException("nothing to change; see `lowband users set --help`")
+    if supervisor is not None:
+        _set_supervisor(who, supervisor)
+        if phone is None:
+            return
     e164 = clean_phone(phone, settings().region)
     st = store()
     with st.write():
@@ -113,3 +119,17 @@ def users_set(who: str, phone: str | None) -> None:
         st.sessions.delete(st.phone_index(user.phone))
         st.audit.record("cli", "staff.update", f"staff:{user.id}", "phone")
     click.echo(f"Changed the phone of {user.role} {user.name}.")
+
+
+def _set_supervisor(who: str, supervisor: str) -> None:
+    st = store()
+    with st.write():
+        chw = find_staff(st, who)
+        if chw.role != "chw":
+            raise click.ClickException(f"only a CHW has a supervisor; {chw.name} is a {chw.role.replace('_', ' ')}")
+        boss = None if supervisor.strip().lower() == "none" else find_staff(st, supervisor)
+        if boss is not None and (boss.role != "chw_supervisor" or not boss.active):
+            raise click.ClickException(f"{boss.name} is not an active CHW supervisor")
+        st.staff.set_supervisor(chw.id, boss.id if boss else None)
+        st.audit.record("cli", "staff.update", f"staff:{chw.id}", "supervisor")
+    click.echo(f"{chw.name} is supervised by {boss.name}." if boss else f"{chw.name} has no supervisor now.")
