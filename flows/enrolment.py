@@ -115,3 +115,16 @@ def new_patient(
         language=clean_language(language),
         time_zone=zone,
     )
+
+
+def looks_like_text(short_ids: list[str], *, same_phone: bool, same_birth_year: bool) -> str:
+    """Why an enrolment is stopped or a row skipped, in short IDs only, never names:
+    "looks like patient 4376 (same name and birth year)"."""
+    if same_phone:
+        why = "same name and phone"
+    elif same_birth_year:
+        why = "same name and birth year"
+    else:
+        why = "same name, and no phone or birth year to tell them apart"
+    noun = "patient" if len(short_ids) == 1 else "patients"
+    return f"looks like {noun} {', '.join(short_ids)} ({why})"

@@ -26,7 +26,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.enrolment import EnrolmentError, NewPatient, clean_phone, new_patient
+from flows.enrolment import EnrolmentError, NewPatient, clean_phone, looks_like_text, new_patient
 from flows.patient_flows import MAX_PROFILES
 from flows.phones import mask
 from storage.patients import name_key
@@ -231,15 +231,10 @@ class PatientIndex:
     def looks_like(self, matches: list[int], details: NewPatient, phone_index: bytes | None) -> str:
         """As the CLI says it: looks like patient 4376 (same name and birth year)."""
         first = self.known[matches[0]]
-        if phone_index is not None and first.phone_index == phone_index:
-            why = "same name and phone"
-        elif details.birth_year is not None and first.birth_year == details.birth_year:
-            why = "same name and birth year"
-        else:
-            why = "same name, and no phone or birth year to tell them apart"
-        noun = "patient" if len(matches) == 1 else "patients"
-        shown = ", ".join(self.known[pid].short_id or "(this file)" for pid in matches)
-        return f"looks like {noun} {shown} ({why})"
+        return looks_like_text(
+            [self.known[pid].short_id or "(this file)" for pid in matches],
+            same_phone=phone_index is not None and first.phone_index == phone_index,
+            same_birth_year=details.birth_year is not None and first.birth_year == details.birth_year)
 
     def phone_problem(self, phone: str | None, phone_index: bytes | None) -> str | None:
         """Why one more patient cannot go on this phone (as enrolling.phone_full says)."""

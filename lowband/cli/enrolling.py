@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from flows.enrolment import NewPatient, clean_phone
+from flows.enrolment import NewPatient, clean_phone, looks_like_text
 from flows.patient_flows import MAX_PROFILES
 from flows.phones import mask
 from lowband.cli.base import settings
@@ -60,14 +60,9 @@ def looks_like(matches: list[Patient], details: NewPatient) -> str:
     """Why the admin is stopped, like: looks like patient 4376 (same name and birth year).
     Short IDs only, never names."""
     first = matches[0]
-    if details.phone and first.phone == details.phone:
-        why = "same name and phone"
-    elif details.birth_year is not None and first.birth_year == details.birth_year:
-        why = "same name and birth year"
-    else:
-        why = "same name, and no phone or birth year to tell them apart"
-    noun = "patient" if len(matches) == 1 else "patients"
-    return f"looks like {noun} {', '.join(p.short_id for p in matches)} ({why})"
+    return looks_like_text(
+        [p.short_id for p in matches], same_phone=bool(details.phone) and first.phone == details.phone,
+        same_birth_year=details.birth_year is not None and first.birth_year == details.birth_year)
 
 
 def phone_full(s: Store, phone: str | None) -> str | None:
