@@ -35,6 +35,9 @@ class Runtime:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Database] = []
+        # Set by `lowband serve` once its dispatcher runs: a gateway webhook's text gets
+        # its reply sent at once rather than at the next tick.
+        self.nudge: Callable[[], None] | None = None
 
     def _check(self, db: Database) -> None:
         try:

@@ -26,7 +26,7 @@ class SettingsError(Exception):
     """A missing or bad setting; the message names the variable and what to set."""
 
 
-TRANSPORTS = ("console", "twilio")
+TRANSPORTS = ("console", "twilio", "android", "modem")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,18 @@ class Settings:
     prompts_dir: Path | None = None
     # A caller who asks for the nurse may be put through to the clinician on call.
     voice_connect: bool = False
+    # The clinic's own SIM: the SMS Gateway for Android app (Local Server), or a USB modem.
+    android_url: str | None = None
+    android_user: str | None = None
+    android_password: str | None = None
+    android_signing_key: str | None = None
+    modem_port: str | None = None
+    modem_baud: int = 115200
+    modem_pin: str | None = None
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        return tuple(self.transport.split(","))
 
     @property
     def key_path(self) -> Path:
@@ -104,17 +116,26 @@ _ENV_NAMES = {
     "LOWBAND_CONSOLE_FULL": "console_full",
     "LOWBAND_PROMPTS_DIR": "prompts_dir",
     "LOWBAND_VOICE_CONNECT": "voice_connect",
+    "LOWBAND_ANDROID_URL": "android_url",
+    "LOWBAND_ANDROID_USER": "android_user",
+    "LOWBAND_ANDROID_PASSWORD": "android_password",
+    "LOWBAND_ANDROID_SIGNING_KEY": "android_signing_key",
+    "LOWBAND_MODEM_PORT": "modem_port",
+    "LOWBAND_MODEM_BAUD": "modem_baud",
+    "LOWBAND_MODEM_PIN": "modem_pin",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
     "TWILIO_FROM": "twilio_from",
 }
 _TEXT_ONLY = {
     "twilio_account_sid", "twilio_auth_token", "twilio_from", "region", "public_url", "clinic_name",
-    "emergency_number", "language", "care_rules", "trusted_proxies", "prompts_dir",
+    "emergency_number", "language", "care_rules", "trusted_proxies", "prompts_dir", "android_url", "android_user",
+    "android_password", "android_signing_key", "modem_port", "modem_pin",
 }
 _WHOLE_NUMBERS = {"pin_work": (1, 20), "session_minutes": (1, 1440), "rate_limit": (1, 1000),
                   "sms_validity_seconds": (1, 36000),
-                  "send_rate": (1, 60000), "reading_due_days": (1, 365), "refill_wait_hours": (1, 720),
+                  "send_rate": (1, 60000), "modem_baud": (300, 4_000_000), "reading_due_days": (1, 365),
+                  "refill_wait_hours": (1, 720),
                   "alert_ack_minutes": (1, 1440)}
 LANGUAGES = ("en", "sw", "fr", "es")
 
@@ -206,10 +227,13 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         # The clinic's own zone: alert times a clinician reads, and patients without a phone.
         out["time_zone"] = region_time_zone(out["region"])
     if "transport" in values:
-        transport = str(values["transport"]).lower()
-        if transport not in TRANSPORTS:
-            raise SettingsError(f"{label('transport')}={values['transport']!r}: use console or twilio")
-        out["transport"] = transport
+        # An ordered list: the first that is up sends; when it cannot be reached, the next.
+        chosen = [name.strip() for name in str(values["transport"]).lower().split(",") if name.strip()]
+        unknown = [name for name in chosen if name not in TRANSPORTS]
+        if not chosen or unknown or len(set(chosen)) != len(chosen):
+            raise SettingsError(f"{label('transport')}={values['transport']!r}: a list of {', '.join(TRANSPORTS)}, "
+                                "each once, in the order to try them")
+        out["transport"] = ",".join(chosen)
     if values.get("trusted_proxies"):
         out["trusted_proxies"] = _proxies(values["trusted_proxies"], label("trusted_proxies"))
     for flag in ("dev", "chw_any_patient", "console_full", "voice_connect"):
@@ -246,11 +270,21 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
     for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from"):
         if values.get(name):
             out[name] = str(values[name]).strip()
+    for name in ("android_url", "android_user", "android_password", "android_signing_key", "modem_port",
+                 "modem_pin"):
+        if values.get(name):
+            out[name] = str(values[name]).strip()
     settings = Settings(**out)
-    if settings.transport == "twilio":
+    if "android" in settings.transports and not (settings.android_url and settings.android_user
+                                                 and settings.android_password):
+        raise SettingsError("LOWBAND_TRANSPORT=android needs LOWBAND_ANDROID_URL, LOWBAND_ANDROID_USER and "
+                            "LOWBAND_ANDROID_PASSWORD (as the SMS Gateway app shows them)")
+    if "modem" in settings.transports and not settings.modem_port:
+        raise SettingsError("LOWBAND_TRANSPORT=modem needs LOWBAND_MODEM_PORT (like /dev/ttyUSB2)")
+    if "twilio" in settings.transports:
         missing = [
             env for env, name in _ENV_NAMES.items() if name.startswith("twilio_") and not getattr(settings, name)
         ]
         if missing:
-            raise SettingsError(f"LOWBAND_TRANSPORT=twilio needs {', '.join(missing)}")
+            raise SettingsError(f"LOWBAND_TRANSPORT={settings.transport} needs {', '.join(missing)}")
     return settings

@@ -8,6 +8,7 @@ from flows.context import FlowConfig
 from flows.loop_guard import LoopPolicy
 from flows.service import ConversationService
 from lowband.settings import Settings, SettingsError
+from sms_gateway.failover import Failover
 from sms_gateway.transports import ConsoleTransport, Transport, TwilioTransport
 
 
@@ -37,8 +38,15 @@ def conversation_service(settings: Settings) -> ConversationService:
     )
 
 
-def transport(settings: Settings, *, http_client=None) -> Transport:
-    if settings.transport == "twilio":
+def transport(settings: Settings, *, http_client=None, android_session=None) -> Transport:
+    """The transport LOWBAND_TRANSPORT names, or the failover list of them in its order."""
+    built = [_one_transport(name, settings, http_client=http_client, android_session=android_session)
+             for name in settings.transports]
+    return built[0] if len(built) == 1 else Failover(built)
+
+
+def _one_transport(name: str, settings: Settings, *, http_client=None, android_session=None) -> Transport:
+    if name == "twilio":
         return TwilioTransport(
             settings.twilio_account_sid,
             settings.twilio_auth_token,
@@ -47,11 +55,21 @@ def transport(settings: Settings, *, http_client=None) -> Transport:
             validity_seconds=settings.sms_validity_seconds,
             segments_per_minute=settings.send_rate,
         )
+    if name == "android":
+        from sms_gateway.android import AndroidGateway
+
+        return AndroidGateway(settings.android_url, settings.android_user, settings.android_password,
+                              session=android_session, segments_per_minute=settings.send_rate)
+    if name == "modem":
+        from sms_gateway.modem import ModemGateway
+
+        return ModemGateway(settings.modem_port, baud=settings.modem_baud, pin=settings.modem_pin,
+                            segments_per_minute=settings.send_rate)
     return ConsoleTransport(full=settings.console_full)
 
 
 def status_callback_url(settings: Settings) -> str | None:
     # Twilio can only call back a public URL; a laptop demo has none, so skip it there.
-    if settings.transport != "twilio":
+    if "twilio" not in settings.transports:
         return None
     return settings.public_base + "/sms/status"

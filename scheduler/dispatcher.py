@@ -19,8 +19,9 @@ from scheduler.adherence import follow_up as follow_up_adherence
 from scheduler.escalation import ACK_WAIT, follow_alerts
 from scheduler.overdue import flag_waiting_refills
 from scheduler.reminders import send_due as send_due_reminders
+from sms_gateway.gateway import take_in
 from sms_gateway.sender import DrainReport, drain
-from sms_gateway.transports import Transport
+from sms_gateway.transports import Transport, TransportError
 from storage import Store
 
 log = logging.getLogger("lowband.scheduler")
@@ -64,6 +65,12 @@ def dispatch_once(
             current = store.leases.holder(LEASE_NAME)
             raise AnotherDispatcher(f"another dispatcher ({current[0]}) is running until {current[1]}")
     if service is not None:
+        # What the clinic's own SIM received since the last pass: answered in this pass.
+        for gateway in receiving(transport):
+            try:
+                take_in(store, service, gateway, service.config.region)
+            except TransportError as error:
+                log.warning("gateway %s: %s", gateway.name, error)
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
         reminded = send_due_reminders(store, service, now or store.now())
         if reminded.sent or reminded.missed:
@@ -89,6 +96,20 @@ def dispatch_once(
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report)
     return report
+
+
+def nudge(scheduler: BackgroundScheduler) -> None:
+    """Run the dispatcher's pass now, not at its next tick: a text a gateway's webhook
+    brought has its reply waiting in the outbox."""
+    try:
+        scheduler.modify_job("dispatch", next_run_time=datetime.now().astimezone())
+    except Exception:  # stopped meanwhile: the reply goes at the next start  # noqa: BLE001
+        log.debug("no dispatcher to nudge")
+
+
+def receiving(transport: Transport) -> list:
+    """The transports that also receive (a gateway: the clinic's own SIM)."""
+    return [t for t in getattr(transport, "transports", [transport]) if hasattr(t, "poll")]
 
 
 def start(

@@ -67,7 +67,8 @@ def drain(
                 where = f"{voice_base}/voice/reminder/{message.id}"
                 result = transport.call(message.phone, where, status_callback=f"{where}/status")
             else:
-                result = transport.send(message.phone, message.body, status_callback=status_callback)
+                result = transport.send(message.phone, message.body, status_callback=status_callback,
+                                        message_id=message.id, expires_at=message.expires_at)
         except TransportError as error:
             with store.write():
                 if error.opted_out:
@@ -82,7 +83,7 @@ def drain(
                     report.failed += 1
         else:
             with store.write():
-                early = store.outbox.mark_sent(message.id, result.provider_sid)
+                early = store.outbox.mark_sent(message.id, result.provider_sid, result.transport or transport.name)
                 if early is not None and early[1] == f"twilio error {TWILIO_UNSUBSCRIBED}":
                     # The carrier's STOP came back before the send did: as /sms/status would.
                     store.contacts.set_opt_out(store.phone_index(message.phone), True, carrier_blocked=True)
@@ -100,7 +101,7 @@ def _reconcile(store: Store, transport: Transport, now: datetime) -> None:
         try:
             if message.channel == "call":
                 raise TransportError("a call cannot be looked up", retryable=False)
-            sid = transport.sent_already(message.phone, message.body)
+            sid = transport.sent_already(message.phone, message.body, message.id)
         except TransportError as error:
             with store.write():
                 store.outbox.to_review(message.id, f"the sender stopped mid-send; {error}; check before resending")

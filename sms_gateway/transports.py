@@ -29,25 +29,51 @@ RECONCILE_LOOKBACK = 20  # the last messages to a number searched for one we may
 @dataclass(frozen=True)
 class SendResult:
     provider_sid: str | None
+    transport: str = ""  # which transport took it (set by the failover list)
 
 
 class TransportError(Exception):
-    def __init__(self, message: str, *, retryable: bool, opted_out: bool = False):
+    """`retryable`: the same transport may succeed later. `unreachable`: the message
+    surely never left (no route, no name, connection refused or timed out before any
+    byte was sent), so the next transport in the list may take it without any risk of
+    it arriving twice."""
+
+    def __init__(self, message: str, *, retryable: bool, opted_out: bool = False, unreachable: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.opted_out = opted_out
+        self.unreachable = unreachable
+
+
+def never_left(error: BaseException) -> bool:
+    """A requests/urllib3 error raised before the request was sent: a refused or timed-out
+    connection, or a name that does not resolve. (A read timeout or a dropped connection
+    mid-request may have delivered it: not this.)"""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    if isinstance(error, ConnectTimeout):
+        return True
+    if isinstance(error, RequestsConnectionError) and error.args and isinstance(error.args[0], MaxRetryError):
+        return isinstance(error.args[0].reason, NewConnectionError | ConnectTimeout)
+    return isinstance(error, NewConnectionError)
 
 
 class Transport(Protocol):
     name: str
 
-    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult: ...
+    def send(self, to: str, body: str, *, status_callback: str | None = None, message_id: int | None = None,
+             expires_at: str | None = None) -> SendResult:
+        """Send one outbox message. `message_id` (the outbox row's id) lets a gateway make a
+        retry idempotent; `expires_at` (UTC ISO) is when it is no longer worth delivering."""
+        ...
 
     def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
         """Place a call whose TwiML is at `url` (a reminder said on the voice line)."""
         ...
 
-    def sent_already(self, to: str, body: str) -> str | None:
+    def sent_already(self, to: str, body: str, message_id: int | None = None) -> str | None:
         """The provider's id of `body` if it already went to `to` (a sender died between
         handing it over and recording it), None if it did not; raises TransportError
         when the provider cannot say."""
@@ -59,18 +85,20 @@ class ConsoleTransport:
     masked (see masked_body) unless `full` (LOWBAND_CONSOLE_FULL=1, for demos)."""
 
     name = "console"
+    places_calls = True  # it prints what the call would say
 
     def __init__(self, stream: TextIO | None = None, *, full: bool = False):
         self.stream = stream
         self.full = full
 
-    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+    def send(self, to: str, body: str, *, status_callback: str | None = None, message_id: int | None = None,
+             expires_at: str | None = None) -> SendResult:
         stream = self.stream or sys.stdout
         print(f"[SMS to {mask(to)}] {body if self.full else masked_body(body)}", file=stream, flush=True)
         # Unique across processes and runs: the outbox keys delivery reports by it.
         return SendResult(f"console-{uuid.uuid4().hex}")
 
-    def sent_already(self, to: str, body: str) -> str | None:
+    def sent_already(self, to: str, body: str, message_id: int | None = None) -> str | None:
         return None  # printing twice costs nothing and reaches nobody
 
     def call(self, to: str, url: str, *, status_callback: str | None = None) -> SendResult:
@@ -81,6 +109,7 @@ class ConsoleTransport:
 
 class TwilioTransport:
     name = "twilio"
+    places_calls = True
 
     def __init__(
         self,
@@ -99,7 +128,8 @@ class TwilioTransport:
         # A long code takes one segment a second (sms_gateway.pacing says why we keep to it).
         self.pace = Pace(sender, segments_per_minute)
 
-    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
+    def send(self, to: str, body: str, *, status_callback: str | None = None, message_id: int | None = None,
+             expires_at: str | None = None) -> SendResult:
         kwargs = {"to": to, "body": body, "validity_period": self.validity_seconds}
         if self.sender.startswith("MG"):
             kwargs["messaging_service_sid"] = self.sender
@@ -118,10 +148,11 @@ class TwilioTransport:
         except TwilioException as error:
             raise TransportError(f"twilio unreachable: {type(error).__name__}", retryable=True) from None
         except OSError as error:  # timeouts and refused connections from requests
-            raise TransportError(f"network error: {type(error).__name__}", retryable=True) from None
+            raise TransportError(f"network error: {type(error).__name__}", retryable=True,
+                                 unreachable=never_left(error)) from None
         return SendResult(message.sid)
 
-    def sent_already(self, to: str, body: str) -> str | None:
+    def sent_already(self, to: str, body: str, message_id: int | None = None) -> str | None:
         try:
             for message in self.client.messages.list(to=to, limit=RECONCILE_LOOKBACK):
                 if message.body == body:

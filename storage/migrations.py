@@ -407,6 +407,13 @@ def chw_supervisors(db: Database) -> None:
     db.execute("ALTER TABLE staff ADD COLUMN supervisor_id INTEGER REFERENCES staff(id)")
 
 
+@migrations(name="0020_outbox_transport")
+def outbox_transport(db: Database) -> None:
+    # Which of the clinic's transports (Twilio, its Android phone, its modem) took each
+    # message: with failover, the admin needs to know which line to look at.
+    db.execute("ALTER TABLE outbox ADD COLUMN transport TEXT")
+
+
 # Which columns are sealed lives in storage/schema.py; kept here under its old name.
 ENCRYPTED = _schema.ENCRYPTED
 

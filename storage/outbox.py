@@ -27,10 +27,10 @@ EARLY_REPORTS_KEPT = timedelta(days=1)
 # A message is tried until it expires (VALID_FOR by default, the same as the validity the
 # carrier is given), with growing pauses; the cap on attempts only stops a runaway.
 VALID_FOR = timedelta(hours=4)
-# Sent first to last: an alert, then care news (a refill ready, a nurse's answer), then
-# reminders.
+# Sent first to last: an alert or the reply to a text (it may be advice to get care now),
+# then care news (a refill ready, a nurse's answer), then reminders.
 URGENT, CARE, REMINDER = 0, 1, 2
-PRIORITY = {"alert": URGENT, "reminder": REMINDER}
+PRIORITY = {"alert": URGENT, "reply": URGENT, "reminder": REMINDER}
 MAX_ATTEMPTS = 30
 
 
@@ -47,9 +47,12 @@ class OutboxMessage:
     created_at: str
     updated_at: str
     channel: str = "sms"  # or "call": the body is said on a call placed to the number
+    expires_at: str | None = None  # never sent after this
+    transport: str | None = None  # which transport took it ("twilio", "android", "modem")
 
 
-_COLUMNS = "id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at, channel"
+_COLUMNS = ("id, phone, body, purpose, status, attempts, provider_sid, error, created_at, updated_at, channel, "
+            "expires_at, transport")
 
 
 # The purpose of a note to a staff member about a patient (a CHW asked to visit or call).
@@ -204,11 +207,13 @@ class Outbox:
         self.store.writing()
         self._set(message_id, status="failed", error=why[:200], lease_until=None)
 
-    def mark_sent(self, message_id: int, provider_sid: str | None) -> tuple[str, str | None] | None:
+    def mark_sent(self, message_id: int, provider_sid: str | None,
+                  transport: str | None = None) -> tuple[str, str | None] | None:
         """The provider took the message. A delivery report that overtook this (it can
         come back before the send call returns) is applied now; it is returned."""
         self.store.writing()
-        self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None)
+        self._set(message_id, status="sent", provider_sid=provider_sid, lease_until=None, error=None,
+                  transport=transport)
         if provider_sid is None:
             return None
         early = self.store.one("SELECT status, error FROM early_reports WHERE provider_sid = ?", (provider_sid,))

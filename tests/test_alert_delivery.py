@@ -32,7 +32,7 @@ class FailingForGood:
     def __init__(self):
         self.tried: list[str] = []
 
-    def send(self, phone, body, *, status_callback=None):
+    def send(self, phone, body, *, status_callback=None, **_):
         self.tried.append(phone)
         raise TransportError("number unreachable", retryable=False)
 
@@ -43,7 +43,7 @@ class Working:
     def __init__(self):
         self.sent: list[str] = []
 
-    def send(self, phone, body, *, status_callback=None):
+    def send(self, phone, body, *, status_callback=None, **_):
         self.sent.append(phone)
         return SendResult(f"SM{len(self.sent):032x}")
 

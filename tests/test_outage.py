@@ -21,7 +21,7 @@ class DownThenUp:
     def __init__(self, clock, back):
         self.clock, self.back, self.tries, self.sent = clock, back, [], []
 
-    def send(self, to, body, *, status_callback=None):
+    def send(self, to, body, *, status_callback=None, **_):
         self.tries.append((self.clock(), body))
         if self.clock() < self.back:
             raise TransportError("connection refused", retryable=True)

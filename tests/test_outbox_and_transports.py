@@ -256,7 +256,7 @@ class _ReportOvertakes:
     def __init__(self, inner, twilio, status: str, error: str):
         self.inner, self.twilio, self.status, self.error = inner, twilio, status, error
 
-    def send(self, to, body, *, status_callback=None):
+    def send(self, to, body, *, status_callback=None, **_):
         result = self.inner.send(to, body, status_callback=status_callback)
         assert self.twilio.status(result.provider_sid, self.status, ErrorCode=self.error).status == 204
         return result

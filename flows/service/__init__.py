@@ -52,6 +52,9 @@ class Inbound:
     # so a call starts at the menu and leaves a text conversation on that phone as it was.
     session_key: bytes | None = None
     recording: dict[str, str] | None = None  # a voice message left on a call: {"sid", "url"}
+    # A text from a gateway (the clinic's own SIM): no TwiML carries the replies, so they
+    # go to the outbox in the same transaction as the text.
+    replies_by_outbox: bool = False
 
 
 @dataclass
@@ -209,6 +212,9 @@ class ConversationService:
             message_sid=inbound.sid, channel=inbound.channel, phone_index=phone_index,
             body=inbound.body, replies=plan.handled.replies,
         )
+        if inbound.replies_by_outbox:
+            for reply in plan.handled.replies:
+                store.outbox.enqueue(inbound.sender, reply, "reply")
 
     def _must_read(self, text: str, session: Session, sender: str, now) -> bool:
         """Does a muted number's text still need the step? Readings (and any urgent value)

@@ -111,6 +111,7 @@ def serve(host: str, port: int, workers: int) -> None:
         service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
         ack_wait=timedelta(minutes=s.alert_ack_minutes), voice_base=s.public_base,
     )
+    app.extensions["lowband"].nudge = lambda: dispatcher.nudge(background)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"Lowband serving on http://{shown}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     click.echo(f"Console: http://{shown}:{port}/console" + demo_sign_in(app.extensions["lowband"].store()))
