@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from lowband.runtime import Runtime
 from lowband.settings import Settings, load_settings
 from lowband.webhook_auth import MAX_WEBHOOK_BYTES, TrustedProxyFix, protect
 from lowband.wiring import conversation_service
+from scheduler.dispatcher import TRANSPORTS_SEEN
 from sms_gateway.webhook import create_blueprint as sms_blueprint
 
 log = logging.getLogger("lowband")
@@ -83,4 +85,6 @@ def _register(app: Flask) -> None:
         except Exception:  # any database failure is "unreachable" to a monitor
             log.exception("health check failed")
             return jsonify(status="error", database="unreachable"), 503
-        return jsonify(status="ok", database="ok", schema=schema)
+        seen = store.meta_get(TRANSPORTS_SEEN)
+        return jsonify(status="ok", database="ok", schema=schema,
+                       transports=json.loads(seen)["transports"] if seen else "not yet seen by the dispatcher")

@@ -6,6 +6,7 @@ the outbox table is the queue, so a restart loses nothing and sends nothing twic
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -95,7 +96,33 @@ def dispatch_once(
                     followed.passed_on, followed.undelivered, followed.escalated)
     if report.sent or report.failed or report.retrying:
         log.info("outbox: %s", report)
+    note_transports(store, transport, now or store.now())
     return report
+
+
+TRANSPORTS_SEEN = "transports_seen"  # meta: what the dispatcher last found of each transport
+SEEN_EVERY = timedelta(seconds=30)
+
+
+def note_transports(store: Store, transport: Transport, now: datetime) -> None:
+    """Keep what each transport last said (up or not, and why) where /healthz and
+    `lowband gateway status` read it: only the dispatcher talks to the devices (a modem's
+    port has one owner), so the others must not ask them."""
+    seen = store.meta_get(TRANSPORTS_SEEN)
+    if seen and now - datetime.fromisoformat(json.loads(seen)["at"]) < SEEN_EVERY:
+        return
+    with store.write():
+        store.meta_set(TRANSPORTS_SEEN, json.dumps({"at": now.isoformat(), "transports": transport_status(transport)}))
+
+
+def transport_status(transport: Transport) -> list[dict]:
+    if hasattr(transport, "transports"):  # the failover list: each, and whether it rests
+        return [{"name": name, "up": up, "said": said} for name, up, said in transport.status()]
+    try:
+        up, said = transport.status() if hasattr(transport, "status") else (True, "ready")
+    except Exception as error:  # a device that cannot say is down  # noqa: BLE001
+        up, said = False, type(error).__name__
+    return [{"name": transport.name, "up": up, "said": said}]
 
 
 def nudge(scheduler: BackgroundScheduler) -> None:

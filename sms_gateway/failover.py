@@ -83,10 +83,10 @@ class Failover:
         now = self.clock()
         found = []
         for transport in self.transports:
-            if hasattr(transport, "status"):
-                up, said = transport.status()
-            else:
-                up, said = True, "ready"
+            try:
+                up, said = transport.status() if hasattr(transport, "status") else (True, "ready")
+            except Exception as error:  # a device that cannot say is down  # noqa: BLE001
+                up, said = False, type(error).__name__
             if self.down_until.get(transport.name, now) > now:
                 again = self.down_until[transport.name]
                 up, said = False, f"unreachable at the last try; tried again after {again:%H:%M} UTC"

@@ -14,6 +14,7 @@ from lowband.cli.base import LowbandGroup
 from lowband.cli.care import alerts, consults, oncall, refills
 from lowband.cli.doctor import doctor
 from lowband.cli.export import export
+from lowband.cli.gateway import gateway
 from lowband.cli.messaging import dispatch, outbox, simulate
 from lowband.cli.patient_admin import patients_close, patients_merge, patients_reopen, patients_set
 from lowband.cli.patient_import import patients_import
@@ -38,7 +39,7 @@ def cli() -> None:
 
 
 for command in (init, serve, simulate, patients, meds, readings, reminders, users, alerts, refills, consults, outbox,
-                dispatch, keys, backup, restore, audit, doctor, export):
+                dispatch, keys, backup, restore, audit, doctor, export, gateway):
     cli.add_command(command)
 for command in (patients_import, patients_set, patients_close, patients_reopen, patients_merge):
     patients.add_command(command)

@@ -129,12 +129,13 @@ def outbox(status: str | None, as_json: bool, limit: int | None, show_all: bool)
         {
             "id": m.id, "created": m.created_at, "to": m.phone if as_json else mask(m.phone),
             "purpose": m.purpose, "status": m.status, "attempts": m.attempts, "error": m.error,
+            "via": m.transport or "-",
             "body": m.body if as_json else (m.body[:40] + ("..." if len(m.body) > 40 else "")),
         }
         for m in sound(_outbox_page(status, size))
     ]
     emit(rows, as_json, [("created", "CREATED"), ("to", "TO"), ("purpose", "PURPOSE"), ("status", "STATUS"),
-                         ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")
+                         ("via", "VIA"), ("attempts", "TRIES"), ("body", "MESSAGE")], "The outbox is empty.")
 
 
 def _outbox_page(status: str | None, size: int | None) -> list:
