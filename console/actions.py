@@ -15,7 +15,8 @@ from storage import Store
 def run_command(store: Store, service: ConversationService, user, command: str) -> list[str]:
     """The replies the engine gives `user` for `command` (their confirmation, or why not)."""
     store.inbound.bind_sender(store.phone_index(user.phone))
-    handled = service.handle(store, Inbound(sid=f"console-{uuid.uuid4().hex}", sender=user.phone, body=command))
+    handled = service.handle(store, Inbound(sid=f"console-{uuid.uuid4().hex}", sender=user.phone, body=command,
+                                            from_console=True))
     return handled.replies
 
 

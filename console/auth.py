@@ -14,6 +14,7 @@ from storage import Store
 from storage.errors import NotFound
 
 MIN_PASSWORD = 10
+REFUSED = "Wrong email or password. After 5 wrong tries an account waits 15 minutes."
 # Checked when the email is unknown, so a wrong email takes as long as a wrong password.
 _DECOY = generate_password_hash("not anyone's password")
 
@@ -60,18 +61,16 @@ def sign_in(store: Store, email: str, password: str) -> tuple[ConsoleUser | None
     """(the user, None) or (None, what to tell them). Inside a write transaction."""
     now = store.now()
     login = store.console_logins.by_email(email)
-    if login is None:
+    if login is None or login.locked(now):
+        # The same answer, after the same slow hash, whether the email is unknown or its
+        # account locked: neither the words nor the time say which emails have accounts.
         check_password_hash(_DECOY, password)
-        return None, "Wrong email or password."
-    if login.locked(now):
-        return None, "Too many wrong passwords: this account is locked for 15 minutes."
+        return None, REFUSED
     if not check_password_hash(login.password_hash, password):
         locked = store.console_logins.failed(login.staff_id, now)
         store.audit.record(f"staff:{login.staff_id}", "console.sign_in_failed", f"staff:{login.staff_id}",
                            "locked" if locked else "")
-        if locked:
-            return None, "Too many wrong passwords: this account is locked for 15 minutes."
-        return None, "Wrong email or password."
+        return None, REFUSED
     user = load_user(store, f"{login.staff_id}:{login.session_stamp}")
     if user is None:
         return None, "This account cannot use the console."

@@ -19,6 +19,7 @@ from storage import Store
 from storage.store import iso
 
 DAYS = 7
+SHOWN_AUDIT = 200
 
 
 def add_routes(bp: Blueprint, get_store: Callable[[], Store], local: Callable[[str], str]) -> None:
@@ -51,8 +52,10 @@ def add_routes(bp: Blueprint, get_store: Callable[[], Store], local: Callable[[s
     @needs("operations")
     def audit():
         store = get_store()
-        entries = list(reversed(store.audit.entries()))[:200]
-        return render_template("audit.html", entries=[(local(e.at), e) for e in entries])
+        names = {f"staff:{u.id}": f"{u.name} ({u.role.replace('_', ' ')})" for u in store.staff.all()}
+        entries = list(reversed(store.audit.entries(SHOWN_AUDIT)))  # the newest, opened and no more
+        return render_template("audit.html", entries=[(local(e.at), names.get(e.actor, e.actor), e)
+                                                      for e in entries])
 
     @bp.get("/dashboard")
     @needs("operations")

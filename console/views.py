@@ -3,6 +3,7 @@ every page showing a patient's data leaves an audit entry naming the user and th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from storage import Store
 from storage.errors import NotFound
 
 SHOWN_READINGS = 60
+SAFE_BACK = re.compile(r"/console/[A-Za-z0-9/_-]*")  # where an action may return: our own pages only
 # Which part of the console each kind of reference belongs to.
 PART_OF = {"alert": "alerts", "consult": "consults", "refill": "refills"}
 
@@ -30,8 +32,9 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
                    static_folder="static", static_url_path="/static")
 
     def local(moment: str, zone: str | None = None) -> str:
+        """A time with its zone: the clinic's on lists, the patient's on their own page."""
         tz = ZoneInfo(zone or service.config.time_zone)
-        return datetime.fromisoformat(moment).astimezone(tz).strftime("%d/%m %H:%M")
+        return datetime.fromisoformat(moment).astimezone(tz).strftime("%d/%m %H:%M %Z")
 
     def patient_label(store: Store, patient_id: int | None) -> tuple[str, str]:
         if patient_id is None:
@@ -56,6 +59,12 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     @bp.post("/sign-out")
     @login_required
     def sign_out():
+        # A new stamp ends this session wherever a copy of its cookie is (a cookie is
+        # signed, not stored: deleting the browser's copy alone would not end it). It
+        # signs the user out of their other browsers too.
+        store = get_store()
+        with store.write():
+            store.console_logins.new_stamp(current_user.staff_id)
         logout_user()
         session.clear()
         return redirect(url_for("console.sign_in"))
@@ -88,10 +97,13 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         if action in ("reply", "decline") and not words:
             flash(f"{ref}: write the words to send first.")
         else:
-            for reply in run_command(get_store(), service, current_user, COMMANDS[action](ref, words)):
+            replies = run_command(get_store(), service, current_user, COMMANDS[action](ref, words))
+            for reply in replies:
                 flash(reply)
+            if not replies:  # never the impression that advice went out when it did not
+                flash(f"{ref}: nothing was done. Try again, or text the command from your phone.")
         back = request.form.get("back", "")
-        return redirect(back if back.startswith("/console/") else url_for("console.home"))
+        return redirect(back if SAFE_BACK.fullmatch(back) else url_for("console.home"))
 
     @bp.get("/consults/<ref>")
     @needs("consults")
@@ -133,10 +145,14 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
         adherence = store.reminders.adherence(found.id, "")
         reminders = store.reminders.for_patient(found.id)
         requests = patient_requests(store, found.id)
-        messages = store.outbox.to_phone(found.phone) if found.phone else []
-        sharing = store.patients.count_on_phone(store.phone_index(found.phone)) if found.phone else 0
+        # What the phone was sent is clinical (advice, refills): for those who read consults.
+        messages = store.outbox.to_phone(found.phone) if found.phone and current_user.may("consults") else []
+        on_phone = store.patients.with_phone(found.phone) if found.phone else []
+        sharing = len(on_phone)
         with store.write():
             store.audit.record(f"staff:{current_user.staff_id}", "console.patient_viewed", f"patient:{found.short_id}")
+        if messages:  # a shared phone's messages are everyone's on it: each is named
+            audit_shown(store, "console.phone_messages_viewed", {p.short_id for p in on_phone} - {found.short_id})
         return render_template(
             "patient.html", patient=found, charts=charts, medicines=medicines, adherence=adherence,
             reminders=reminders, requests=requests, local=lambda m: local(m, found.time_zone),

@@ -53,6 +53,11 @@ class ConsoleLoginRepository:
             "locked_until = NULL, changed_at = excluded.changed_at, session_stamp = excluded.session_stamp",
             (staff_id, self._index(email), password_hash, store.now_iso(), secrets.token_hex(8)))
 
+    def new_stamp(self, staff_id: int) -> None:
+        """Ends every session this user has open (signed with the old stamp)."""
+        self.store.writing().execute("UPDATE console_logins SET session_stamp = ? WHERE staff_id = ?",
+                                     (secrets.token_hex(8), staff_id))
+
     def email_taken(self, email: str, by_other_than: int | None = None) -> bool:
         row = self.store.one("SELECT staff_id FROM console_logins WHERE email_index = ?", (self._index(email),))
         return row is not None and row[0] != by_other_than

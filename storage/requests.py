@@ -50,12 +50,14 @@ class RefillRepository:
         row = self.store.one(f"SELECT {_REFILL_COLUMNS} FROM refills WHERE ref = ?", (ref.upper(),))  # noqa: S608
         return self._refill(row) if row else None
 
-    def answer(self, refill_id: int, *, status: str, answer: str | None, staff_id: int) -> None:
-        self.store.execute(
-            "UPDATE refills SET status = ?, answer = ?, answered_by = ?, updated_at = ? WHERE id = ?",
+    def answer(self, refill_id: int, *, status: str, answer: str | None, staff_id: int) -> bool:
+        """The pharmacy's answer to a request still waiting; False if it was answered already."""
+        return self.store.execute(
+            "UPDATE refills SET status = ?, answer = ?, answered_by = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'requested'",
             (status, self.store.seal("refills", "answer", refill_id, answer), staff_id, self.store.now_iso(),
              refill_id),
-        )
+        ).rowcount > 0
 
     def waiting_since(self, before: str) -> list[Refill]:
         """Requests still unanswered that were made before `before` and not yet flagged."""
@@ -137,12 +139,21 @@ class ConsultRepository:
         return self._consult(row) if row else None
 
     def take(self, ref: str, staff_id: int) -> bool:
-        """Make `staff_id` the owner unless someone already is; True when they are now."""
-        self.store.execute(
-            "UPDATE consults SET owner_id = ? WHERE ref = ? AND (owner_id IS NULL OR owner_id NOT IN "
-            "(SELECT id FROM staff WHERE active = 1))", (staff_id, ref.upper()))
-        consult = self.by_ref(ref)
-        return consult is not None and consult.owner_id == staff_id
+        """Make `staff_id` the owner unless someone else holds it; True when they are now.
+        An owner who left the staff or texted STOP holds nothing (as the conversation's
+        directory says): another clinician may take it. Inside the write transaction, so
+        two clinicians answering at once cannot both own it."""
+        store = self.store.writing()
+        row = store.one("SELECT owner_id FROM consults WHERE ref = ?", (ref.upper(),))
+        if row is None:
+            return False
+        owner = row[0]
+        if owner is not None and owner != staff_id:
+            user = store.staff.get(owner)
+            if user.active and not store.contacts.is_opted_out(store.phone_index(user.phone)):
+                return False
+        store.execute("UPDATE consults SET owner_id = ? WHERE ref = ?", (staff_id, ref.upper()))
+        return True
 
     def add_reply(self, ref: str, words: str) -> None:
         """A patient's own reply, kept with the consult it answers (sealed, with its time)."""
@@ -154,9 +165,10 @@ class ConsultRepository:
             (self.store.seal("consults", "summary", consult.id, summary), self.store.now_iso(), consult.id),
         )
 
-    def close(self, consult_id: int) -> None:
-        self.store.execute("UPDATE consults SET status = 'closed', updated_at = ? WHERE id = ?",
-                           (self.store.now_iso(), consult_id))
+    def close(self, consult_id: int) -> bool:
+        """False if it was closed already (by someone else, a moment ago)."""
+        return self.store.execute("UPDATE consults SET status = 'closed', updated_at = ? WHERE id = ? AND "
+                                  "status = 'open'", (self.store.now_iso(), consult_id)).rowcount > 0
 
     def list(self, status: str | None = None) -> list[Consult]:
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())

@@ -26,7 +26,7 @@ from flows.danger import urgent_in
 from flows.engine import Message, Session
 from flows.normalise import normalise
 from flows.patient_flows import short_name
-from flows.service.apply import EffectApplier
+from flows.service.apply import EffectApplier, StaleStep
 from flows.service.directory import StoreDirectory, brief_view, patient_view
 from flows.service.pins import PinWork
 from flows.turn import open_session, session_change
@@ -55,6 +55,9 @@ class Inbound:
     # A text from a gateway (the clinic's own SIM): no TwiML carries the replies, so they
     # go to the outbox in the same transaction as the text.
     replies_by_outbox: bool = False
+    # A staff member's command given from the console: a person clicking, never a robot
+    # texting in a loop, so the loop guard (and the echo check) do not apply.
+    from_console: bool = False
 
 
 @dataclass
@@ -134,13 +137,16 @@ class ConversationService:
             if previous is not None:
                 return Handled(previous, "duplicate")
             plan = self._plan(store, inbound, text, phone_index, session_key, now, pins)
-            with store.write():
-                previous = store.inbound.replies_for(inbound.sid)
-                if previous is not None:
-                    return Handled(previous, "duplicate")
-                if store.contacts.version(phone_index) != plan.contact.version:
-                    continue  # another text from this phone was handled meanwhile: decide again
-                self._commit(store, inbound, plan, phone_index, session_key, now, pins)
+            try:
+                with store.write():
+                    previous = store.inbound.replies_for(inbound.sid)
+                    if previous is not None:
+                        return Handled(previous, "duplicate")
+                    if store.contacts.version(phone_index) != plan.contact.version:
+                        continue  # another text from this phone was handled meanwhile: decide again
+                    self._commit(store, inbound, plan, phone_index, session_key, now, pins)
+            except StaleStep:
+                continue  # another staff member acted on the same consult or refill first
             return plan.handled
         with store.write():
             previous = store.inbound.replies_for(inbound.sid)
@@ -161,9 +167,9 @@ class ConversationService:
             contact.repeat_since,
         )
         policy = self.staff_policy if staff else self.policy
-        if inbound.channel == "voice":
-            # Keypresses of a call are one person on the line, not a robot texting in
-            # a loop: the guard counts texts only.
+        if inbound.channel == "voice" or inbound.from_console:
+            # Keypresses of a call, or clicks on the console, are one person, not a robot
+            # texting in a loop: the guard counts texts only.
             verdict = loop_guard.OK
         else:
             traffic, verdict = loop_guard.check(traffic, now, digest, policy)
@@ -174,7 +180,8 @@ class ConversationService:
             setattr(contact, name, getattr(traffic, name))
         # A text that is one of our own replies sent straight back is a robot echoing
         # us, even when it carries a dangerous value (it is our own advice).
-        echo = inbound.channel != "voice" and digest in (contact.reply_digests or "").split(",")
+        echo = (inbound.channel != "voice" and not inbound.from_console
+                and digest in (contact.reply_digests or "").split(","))
         people = tuple(brief_view(p) for p in store.patients.briefs_on_phone(phone_index))
         muted = verdict != loop_guard.OK
         plan = Plan(contact=contact, handled=Handled([], "ignored" if verdict == loop_guard.IGNORE else "answered"))
@@ -193,7 +200,7 @@ class ConversationService:
         if verdict == loop_guard.WARN:
             plan.handled.replies.append(
                 self.render(session.language, Message("loop.slow_down", {"minutes": policy.mute_minutes})))
-        if inbound.channel != "voice":  # an echo is our SMS sent back; a call hears, never echoes
+        if inbound.channel != "voice" and not inbound.from_console:  # an echo is our SMS sent back
             contact.reply_digests = ",".join(
                 self.digest(store, r) for r in plan.handled.replies) or contact.reply_digests
         return plan

@@ -21,6 +21,12 @@ from storage.store import iso
 if TYPE_CHECKING:
     from flows.service import ConversationService
 
+class StaleStep(Exception):  # noqa: N818 (a signal, not a failure)
+    """What the step decided on changed under it (two clinicians answering one consult,
+    two pharmacists one refill, at the same moment): the transaction is rolled back and
+    the step decided again, so exactly one wins and the other is told."""
+
+
 FOLLOW_UP_DAYS = 3  # after a consult is closed, the patient is asked how they are
 
 
@@ -217,7 +223,9 @@ class EffectApplier:
     def _AnswerRefill(self, effect: fx.AnswerRefill) -> None:
         refill = self.store.refills.by_ref(effect.ref)
         status = "ready" if effect.ready else "refused"
-        self.store.refills.answer(refill.id, status=status, answer=effect.note or None, staff_id=effect.staff_id)
+        if not self.store.refills.answer(refill.id, status=status, answer=effect.note or None,
+                                         staff_id=effect.staff_id):
+            raise StaleStep  # another pharmacist answered it meanwhile: decide again, and be told so
         self.record("refill.answered", f"refill:{effect.ref}", f"status={status}")
 
     def _OpenConsult(self, effect: fx.OpenConsult) -> None:
@@ -226,7 +234,8 @@ class EffectApplier:
         self.record("consult.opened", f"consult:{effect.ref}")
 
     def _TakeConsult(self, effect: fx.TakeConsult) -> None:
-        self.store.consults.take(effect.ref, effect.staff_id)
+        if not self.store.consults.take(effect.ref, effect.staff_id):
+            raise StaleStep  # another clinician answered first, meanwhile: decide again
 
     def _NotifyStaffMember(self, effect: fx.NotifyStaffMember) -> None:
         user = self.store.staff.get(effect.staff_id)
@@ -239,7 +248,8 @@ class EffectApplier:
 
     def _CloseConsult(self, effect: fx.CloseConsult) -> None:
         consult = self.store.consults.by_ref(effect.ref)
-        self.store.consults.close(consult.id)
+        if not self.store.consults.close(consult.id):
+            raise StaleStep
         self.record("consult.closed", f"consult:{effect.ref}")
         # Three days on, at 09:00 the patient's time: how are they? (one message, then done)
         patient = self.store.patients.get(consult.patient_id)
