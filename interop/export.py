@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from interop import fhir
+from interop.spreadsheet import safe_cell
 from storage.errors import StorageError
 from storage.records import DamagedRecord, open_value
 from storage.store import Store
@@ -250,7 +251,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from flows.enrolment import EnrolmentError, NewPatient, clean_phone, looks_like_text, new_patient
 from flows.patient_flows import MAX_PROFILES
 from flows.phones import mask
+from interop.spreadsheet import read_cell, safe_cell
 from storage.patients import name_key
 from storage.records import DamagedRecord, open_value
 from storage.store import Store
@@ -100,6 +101,7 @@ def _read(handle, region, this_year, fallback_time_zone, chw_for) -> Sheet:
     chws: dict[str, int | None | EnrolmentError] = {}
     rows = []
     for raw in reader:
+        raw = [read_cell(cell) for cell in raw]
         if not any(cell.strip() for cell in raw):
             continue  # a blank line, or one of commas only (it still counts in the line numbers)
         row = Row(reader.line_num, [raw[i] if i < len(raw) else "" for i in keep])
@@ -320,9 +322,9 @@ def write_rejected(target: Path, header: list[str], rows: Iterable[Row]) -> None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow([*header, PROBLEM])
+            writer.writerow([safe_cell(h) for h in (*header, PROBLEM)])
             for row in rows:
-                writer.writerow([*row.cells, f"line {row.line}: {row.problem}"])
+                writer.writerow([safe_cell(c) for c in (*row.cells, f"line {row.line}: {row.problem}")])
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -254,3 +254,18 @@ def test_csv_is_one_file_with_a_resource_column(records, run_cli, tmp_path):
     [refill] = [r for r in rows if r["resource"] == "refill"]
     assert (refill["ref"], refill["status"], refill["medicine"]) == ("RF1", "refused", "Losartan")
     assert {r["resource"] for r in rows} == {"patient", "reading", "refill", "message", "alert"}
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text(records, run_cli, tmp_path,
+                                                                          installation):
+    """Anyone who can text the clinic chooses words that land in the export."""
+    st = installation.store()
+    joseph = st.patients.by_short_id(records["joseph"])
+    with st.write():
+        st.consults.open_consult(ref="C2", patient_id=joseph.id,
+                                 summary={"problem": "other", "days": 1, "words": '=HYPERLINK("http://x.example")'})
+    st.db.close()
+    _, out = export(run_cli, tmp_path, "--format", "csv", name="out.csv")
+    cells = [cell for row in csv.reader(io.StringIO(out.read_text())) for cell in row]
+    assert "'=HYPERLINK(\"http://x.example\")" in cells
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))]  # phones too: '+254...

@@ -129,3 +129,18 @@ def test_an_import_stopped_between_batches_finishes_once_when_run_again(installa
     assert len(report.enrolled) == 4 and len(report.already) == 3
     assert st.patients.count() == 7
     st.db.close()
+
+
+def test_a_rejected_file_with_a_phone_written_as_text_imports_once_fixed(run_cli, tmp_path):
+    """The rejected-rows file writes +254... as '+254... (a spreadsheet must not read a
+    cell as a formula); imported again, the phone is the phone."""
+    source = tmp_path / "patients.csv"
+    source.write_text("name,phone,birth_year\nHalima Zawadi,+254712345678,18\n")
+    run_cli("patients", "import", str(source))
+    rejected = tmp_path / "patients.rejected.csv"
+    text = rejected.read_text()
+    assert "'+254712345678" in text
+    rejected.write_text(text.replace(",18,", ",1994,"))
+    result = run_cli("patients", "import", str(rejected))
+    assert result.exit_code == 0, result.output
+    assert "+254712345678" in run_cli("patients", "list", "--json").output
