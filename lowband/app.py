@@ -16,6 +16,7 @@ from lowband.settings import Settings, load_settings
 from lowband.webhook_auth import MAX_WEBHOOK_BYTES, TrustedProxyFix, protect
 from lowband.wiring import conversation_service
 from scheduler.dispatcher import TRANSPORTS_SEEN
+from sms_gateway.android import create_blueprint as android_blueprint
 from sms_gateway.webhook import create_blueprint as sms_blueprint
 
 log = logging.getLogger("lowband")
@@ -52,9 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(signed)
     # Recorded prompts are fetched by Twilio without a signature; they hold no patient data.
     app.register_blueprint(prompts)
-    # Twilio's routes are signed, not CSRF-protected: Twilio cannot hold a console token.
+    # The clinic's Android phone posts what it received; the blueprint checks the app's
+    # own signature (X-Signature), not Twilio's.
+    android = android_blueprint(get_store, service, settings, lambda: runtime.nudge and runtime.nudge())
+    app.register_blueprint(android)
+    # Twilio's and the phone's routes are signed, not CSRF-protected: neither can hold a
+    # console token.
     init_console(app, get_store, service, secret=runtime.console_secret(),
-                 https=settings.public_base.startswith("https://"), exempt=[sms, voice, prompts])
+                 https=settings.public_base.startswith("https://"), exempt=[sms, voice, prompts, android])
     return app
 
 

@@ -71,11 +71,19 @@ class Failover:
         raise TransportError("no transport here places calls (they need Twilio)", retryable=False)
 
     def sent_already(self, to: str, body: str, message_id: int | None = None) -> str | None:
-        """Asked of each: any that took it says so. If one cannot say, nobody can be sure."""
+        """Asked of each: any that took it says so (Twilio unreachable need not stop the
+        phone from saying it has it). None only when every one could say it does not."""
+        cannot_say = None
         for transport in self.transports:
-            sid = transport.sent_already(to, body, message_id)
+            try:
+                sid = transport.sent_already(to, body, message_id)
+            except TransportError as error:
+                cannot_say = error
+                continue
             if sid:
                 return sid
+        if cannot_say is not None:
+            raise cannot_say
         return None
 
     def status(self) -> list[tuple[str, bool, str]]:

@@ -15,6 +15,7 @@ the state reports, and drains the outbox, replies first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,9 @@ from flows.phones import InvalidPhoneNumber, to_e164
 from flows.service import ConversationService, Inbound
 from sms_gateway.transports import Transport
 from storage import Store
+from storage.inbound import SidFromAnotherSender
+
+log = logging.getLogger("lowband.gateway")
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,15 @@ def receive(store: Store, service: ConversationService, text: ReceivedText, regi
     if not sender.isascii():
         return "ignored"
     store.inbound.bind_sender(store.phone_index(sender))
-    handled = service.handle(store, Inbound(sid=f"{text.gateway}:{text.gateway_id}", sender=sender, body=text.body,
-                                            replies_by_outbox=True))
+    try:
+        handled = service.handle(store, Inbound(sid=f"{text.gateway}:{text.gateway_id}", sender=sender,
+                                                body=text.body, replies_by_outbox=True))
+    except SidFromAnotherSender:
+        # The gateway gave one id to texts from two numbers (the Android app's ids are
+        # short hashes): the second is not answered with the first's reply, and the pass
+        # goes on (an alert behind it must still go).
+        log.warning("a gateway id was seen from two senders; the second text was set aside")
+        return "ignored"
     return "duplicate" if handled.status == "duplicate" else "answered"
 
 
