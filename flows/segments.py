@@ -18,10 +18,12 @@ import unicodedata
 GSM_7 = "GSM-7"
 UCS_2 = "UCS-2"
 
-# GSM 03.38 default alphabet, in table order (0x00-0x7F; 0x1B is the escape, not listed).
-GSM_BASIC = frozenset(
+# GSM 03.38 default alphabet in code order, 0x00-0x7F (a modem's PDU codec needs each
+# character's code; 0x1B is the escape to the extension table, not a character).
+GSM_ESCAPE = 0x1B
+GSM_BASIC_TABLE = (
     "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
     " !\"#¤%&'()*+,-./"
     "0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNO"
@@ -29,8 +31,11 @@ GSM_BASIC = frozenset(
     "¿abcdefghijklmno"
     "pqrstuvwxyzäöñüà"
 )
-# Reached through the escape 0x1B, so each costs 2 units.
-GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
+GSM_BASIC = frozenset(GSM_BASIC_TABLE) - {"\x1b"}
+# The extension table, by code: each sent after the escape, so each costs 2 units.
+GSM_EXTENSION_CODES = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~", 0x3E: "]",
+                       0x40: "|", 0x65: "€"}
+GSM_EXTENSION = frozenset(GSM_EXTENSION_CODES.values())
 
 SINGLE_LIMIT = {GSM_7: 160, UCS_2: 70}
 PART_LIMIT = {GSM_7: 153, UCS_2: 67}
