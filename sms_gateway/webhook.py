@@ -8,8 +8,10 @@ Twilio API is down.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import sqlite3
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
@@ -119,9 +121,27 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     def failed(error: Exception) -> Response:
         if isinstance(error, HTTPException):  # 413 and the like: the protocol's answer, not a patient's text
             return error.get_response()
-        # Never a 5xx to a patient's text: apologise in one SMS. The message id was not
-        # stored (the transaction rolled back), so a retry will be handled afresh.
+        if disk_full(error):
+            # Nothing was stored (the transaction rolled back) and an apology would be a
+            # lie about a retry that helps: 503 asks Twilio to send the text again later
+            # (with a connection-override retry on the webhook URL), once space is back.
+            log.error("inbound SMS refused: the disk is full")
+            return Response("The clinic's disk is full; try again later.\n", 503, {"Retry-After": "60"},
+                            mimetype="text/plain")
+        # Otherwise never a 5xx to a patient's text: apologise in one SMS. The message id
+        # was not stored (the transaction rolled back), so a retry will be handled afresh.
         log.error("inbound SMS failed: %s", type(error).__name__, exc_info=error)
         return twiml([service.render(service.config.default_language, Message("error.retry", {}))])
 
     return bp
+
+
+def disk_full(error: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, or the file system's ENOSPC, anywhere in the chain."""
+    while error is not None:
+        if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
+            return True
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
