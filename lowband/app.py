@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, jsonify
@@ -81,6 +82,22 @@ def get_store():
     return g.store
 
 
+def transports_seen(store) -> dict | str:
+    """Up or down per transport, as the dispatcher last found it, and how long ago. Not
+    why: a public page must not show the phone's address or battery (`lowband gateway
+    status` does, on the laptop)."""
+    seen = store.meta_get(TRANSPORTS_SEEN)
+    if not seen:
+        return "not yet seen by the dispatcher"
+    found = json.loads(seen)
+    age = (store.now() - datetime.fromisoformat(found["at"])).total_seconds()
+    return {"seen_seconds_ago": int(age), "stale": age > STALE_AFTER,
+            "up": {item["name"]: item["up"] for item in found["transports"]}}
+
+
+STALE_AFTER = 300  # seconds: the dispatcher looks every 30 s; this long means it stopped
+
+
 def _register(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
@@ -91,6 +108,4 @@ def _register(app: Flask) -> None:
         except Exception:  # any database failure is "unreachable" to a monitor
             log.exception("health check failed")
             return jsonify(status="error", database="unreachable"), 503
-        seen = store.meta_get(TRANSPORTS_SEEN)
-        return jsonify(status="ok", database="ok", schema=schema,
-                       transports=json.loads(seen)["transports"] if seen else "not yet seen by the dispatcher")
+        return jsonify(status="ok", database="ok", schema=schema, transports=transports_seen(store))

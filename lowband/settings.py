@@ -275,6 +275,9 @@ def _checked(values: dict[str, Any], source: dict[str, str]) -> Settings:
         if values.get(name):
             out[name] = str(values[name]).strip()
     settings = Settings(**out)
+    if settings.android_url and not settings.android_url.lower().startswith(("http://", "https://")):
+        raise SettingsError(f"LOWBAND_ANDROID_URL must start with http:// (like http://{settings.android_url}); "
+                            "the app shows the address without it")
     if "android" in settings.transports and not (settings.android_url and settings.android_user
                                                  and settings.android_password):
         raise SettingsError("LOWBAND_TRANSPORT=android needs LOWBAND_ANDROID_URL, LOWBAND_ANDROID_USER and "

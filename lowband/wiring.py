@@ -64,7 +64,8 @@ def _one_transport(name: str, settings: Settings, *, http_client=None, android_s
         from sms_gateway.modem import ModemGateway
 
         return ModemGateway(settings.modem_port, baud=settings.modem_baud, pin=settings.modem_pin,
-                            segments_per_minute=settings.send_rate)
+                            segments_per_minute=settings.send_rate,
+                            pin_memory=settings.db.with_name("modem-pin-refused"))
     return ConsoleTransport(full=settings.console_full)
 
 

@@ -72,6 +72,8 @@ def dispatch_once(
                 take_in(store, service, gateway, service.config.region)
             except TransportError as error:
                 log.warning("gateway %s: %s", gateway.name, error)
+            except Exception as error:  # whatever a device does, the outbox still goes out  # noqa: BLE001
+                log.error("gateway %s: %s", gateway.name, type(error).__name__)
         flag_waiting_refills(store, service, now or store.now(), refill_wait_hours)
         reminded = send_due_reminders(store, service, now or store.now())
         if reminded.sent or reminded.missed:
@@ -104,12 +106,12 @@ TRANSPORTS_SEEN = "transports_seen"  # meta: what the dispatcher last found of e
 SEEN_EVERY = timedelta(seconds=30)
 
 
-def note_transports(store: Store, transport: Transport, now: datetime) -> None:
+def note_transports(store: Store, transport: Transport, now: datetime, *, force: bool = False) -> None:
     """Keep what each transport last said (up or not, and why) where /healthz and
     `lowband gateway status` read it: only the dispatcher talks to the devices (a modem's
     port has one owner), so the others must not ask them."""
     seen = store.meta_get(TRANSPORTS_SEEN)
-    if seen and now - datetime.fromisoformat(json.loads(seen)["at"]) < SEEN_EVERY:
+    if seen and not force and now - datetime.fromisoformat(json.loads(seen)["at"]) < SEEN_EVERY:
         return
     with store.write():
         store.meta_set(TRANSPORTS_SEEN, json.dumps({"at": now.isoformat(), "transports": transport_status(transport)}))

@@ -45,15 +45,24 @@ class Failover:
         return getattr(self._order()[0], "pace", None)
 
     def send(self, to: str, body: str, *, status_callback: str | None = None, message_id: int | None = None,
-             expires_at: str | None = None) -> SendResult:
+             expires_at: str | None = None, pinned: str | None = None) -> SendResult:
+        """`pinned`: the transport that may already have this message (an earlier try
+        ended without an answer): only it is tried, so the patient never gets it twice
+        by two lines. (A repeat on the same line is recognised: Twilio is asked, the
+        phone answers 409.)"""
         unreachable = []
-        for transport in self._order():
+        order = [t for t in self.transports if t.name == pinned] if pinned else self._order()
+        for transport in order or self._order():
             try:
                 result = transport.send(to, body, status_callback=status_callback, message_id=message_id,
                                         expires_at=expires_at)
             except TransportError as error:
                 if not error.unreachable:
+                    error.transport = transport.name  # it may have the message: retried there only
                     raise
+                if pinned:
+                    raise TransportError(f"{transport.name} may already have this message and cannot be reached: "
+                                         "it waits for that line", retryable=True) from None
                 self.down_until[transport.name] = self.clock() + BACK_OFF
                 unreachable.append(f"{transport.name}: {error}")
                 continue

@@ -72,10 +72,12 @@ def receive(store: Store, service: ConversationService, text: ReceivedText, regi
         return "ignored"
     if not sender.isascii():
         return "ignored"
+    # A phone may cut an emoji in two (a lone surrogate): it cannot be stored as UTF-8.
+    body = text.body.encode("utf-8", "replace").decode("utf-8")
     store.inbound.bind_sender(store.phone_index(sender))
     try:
         handled = service.handle(store, Inbound(sid=f"{text.gateway}:{text.gateway_id}", sender=sender,
-                                                body=text.body, replies_by_outbox=True))
+                                                body=body, replies_by_outbox=True))
     except SidFromAnotherSender:
         # The gateway gave one id to texts from two numbers (the Android app's ids are
         # short hashes): the second is not answered with the first's reply, and the pass
@@ -99,8 +101,17 @@ def take_in(store: Store, service: ConversationService, gateway: Gateway, region
     """One poll of one gateway: texts handed over, then acknowledged; reports applied.
     Returns how many texts were new."""
     texts, reports = gateway.poll()
-    new = sum(receive(store, service, text, region) == "answered" for text in texts)
-    gateway.stored(texts)
+    new, taken = 0, []
+    for text in texts:
+        try:
+            new += receive(store, service, text, region) == "answered"
+        except Exception as error:  # one text we cannot handle must not stop the line  # noqa: BLE001
+            # It stays on the device (offered again next pass) and the pass goes on to send
+            # what waits, alerts first. Only its kind is logged: never a number or words.
+            log.error("a text from the %s gateway could not be handled: %s", gateway.name, type(error).__name__)
+            continue
+        taken.append(text)
+    gateway.stored(taken)
     report_states(store, reports)
     if new and nudge is not None:
         nudge()

@@ -67,8 +67,13 @@ def drain(
                 where = f"{voice_base}/voice/reminder/{message.id}"
                 result = transport.call(message.phone, where, status_callback=f"{where}/status")
             else:
+                pin = {}
+                if hasattr(transport, "transports") and message.transport and message.purpose != "alert":
+                    # An earlier try may have left it with that line: only it is tried. An
+                    # alert may go by another (a clinician told twice beats one not told).
+                    pin = {"pinned": message.transport}
                 result = transport.send(message.phone, message.body, status_callback=status_callback,
-                                        message_id=message.id, expires_at=message.expires_at)
+                                        message_id=message.id, expires_at=message.expires_at, **pin)
         except TransportError as error:
             with store.write():
                 if error.opted_out:
@@ -76,7 +81,8 @@ def drain(
                     store.outbox.mark_failed(message.id, str(error), retry_at=None)
                     report.failed += 1
                 elif error.retryable and message.attempts < MAX_ATTEMPTS:
-                    store.outbox.mark_failed(message.id, str(error), retry_at=now + backoff(message.attempts))
+                    store.outbox.mark_failed(message.id, str(error), retry_at=now + backoff(message.attempts),
+                                             may_be_with=getattr(error, "transport", None))
                     report.retrying += 1
                 else:
                     store.outbox.mark_failed(message.id, str(error), retry_at=None)

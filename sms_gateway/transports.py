@@ -141,9 +141,13 @@ class TwilioTransport:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as error:
             retryable = error.status >= 500 or error.status == 429
+            # Twilio answered and created nothing: a refused account or token (401, 403),
+            # too many requests or its own failure. Another line may take the message;
+            # a number that opted out (21610) or cannot be texted must not.
+            refused_account = error.status in (401, 403) and error.code != TWILIO_UNSUBSCRIBED
             raise TransportError(
-                f"twilio error {error.code or error.status}", retryable=retryable,
-                opted_out=error.code == TWILIO_UNSUBSCRIBED,
+                f"twilio error {error.code or error.status}", retryable=retryable or refused_account,
+                opted_out=error.code == TWILIO_UNSUBSCRIBED, unreachable=retryable or refused_account,
             ) from None
         except TwilioException as error:
             raise TransportError(f"twilio unreachable: {type(error).__name__}", retryable=True) from None

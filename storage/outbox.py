@@ -223,11 +223,17 @@ class Outbox:
         self.report(provider_sid, early[0], early[1])
         return early[0], early[1]
 
-    def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """A send failed. With `retry_at` it is queued again; without, it is given up."""
+    def mark_failed(self, message_id: int, error: str, *, retry_at: datetime | None,
+                    may_be_with: str | None = None) -> None:
+        """A send failed. With `retry_at` it is queued again; without, it is given up.
+        `may_be_with`: the transport that may have taken it anyway (no answer came): the
+        retry goes to it alone."""
         self.store.writing()
         if retry_at is None:
             self._set(message_id, status="failed", error=error[:200], lease_until=None)
+        elif may_be_with:
+            self._set(message_id, status="queued", error=error[:200], lease_until=None,
+                      next_attempt_at=iso(retry_at), transport=may_be_with)
         else:
             self._set(message_id, status="queued", error=error[:200], lease_until=None,
                       next_attempt_at=iso(retry_at))

@@ -333,3 +333,24 @@ def test_a_message_a_dead_sender_left_half_sent_is_looked_up_on_the_phone_not_re
     assert len(phone.posts) == 1 and phone.sent_to(AMINA) == ["Your refill is ready."]
     after = store.outbox.get(message.id)
     assert (after.status, after.provider_sid) == ("sent", f"android:{message.id}")
+
+
+def test_a_text_that_cannot_be_handled_never_stops_the_alerts(clinic, phone, gateway, monkeypatch):
+    """An emoji cut in two is stored with a replacement mark; a text that makes Lowband
+    fail is set aside (left on the phone) and the pass still sends what waits."""
+    app, store, service, nudges = clinic
+    with store.write():
+        alert = store.outbox.enqueue(CLINICIAN, "URGENT A1: Amina Z. (4376) BP 190/125.", "alert")
+    phone.receive(AMINA, "Habari \ud83d")
+    dispatch_once(store, gateway, service=service)
+    assert store.outbox.get(alert.id).status == "sent" and len(phone.sent_to(AMINA)) == 1
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a flow")
+
+    monkeypatch.setattr(service, "handle", broken)
+    with store.write():
+        second = store.outbox.enqueue(CLINICIAN, "URGENT A2: Amina Z. (4376) BP 200/130.", "alert")
+    phone.receive(AMINA, "BP 200/130")
+    dispatch_once(store, gateway, service=service)
+    assert store.outbox.get(second.id).status == "sent"

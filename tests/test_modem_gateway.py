@@ -274,6 +274,20 @@ def test_the_line_dropping_after_a_part_went_is_retryable_but_not_passed_to_anot
     assert modem.texts_sent()[-1] == (AMINA, "Habari")
 
 
+def test_a_later_part_failing_is_never_sent_again_whole(modem, gateways):
+    """Part 1 went, part 2 was refused: resending all of it would give the patient part 1
+    twice, so it goes to a person to check instead."""
+    from sms_gateway.modem.pdu import encode_submit
+
+    text = "Asante sana. " * 15  # two parts, the second shorter
+    second = encode_submit(AMINA, text, reference=1)[1]
+    gateway = gateways()
+    modem.answer_next(f"AT+CMGS={second.length}", "+CMS ERROR: 500", after_pdu=True)
+    with pytest.raises(TransportError) as caught:
+        gateway.send(AMINA, text)
+    assert not caught.value.retryable and "check with the patient" in str(caught.value)
+
+
 # -- (e) ERROR and slowness ---------------------------------------------------------------------------------
 
 def test_an_unassigned_number_is_not_retried(modem, gateways):
@@ -379,6 +393,26 @@ def test_a_wrong_pin_is_tried_once_only_so_the_sim_never_locks(tmp_path):
         assert fake.pin_tries == 2
     finally:
         gateway.close()
+        fake.close()
+
+
+def test_a_wrong_pin_is_not_tried_again_after_restarts_until_it_is_changed(tmp_path):
+    """lowband serve restarted three times (a service manager, an admin) with the same
+    wrong PIN: it is typed once, ever; a corrected PIN is tried and works."""
+    fake = FakeModem(tmp_path, pin="4821")
+    memory = tmp_path / "modem-pin-refused"
+    try:
+        for _ in range(3):
+            gateway = ModemGateway(fake.port, pin="1111", timeout=TIMEOUT, pin_memory=memory)
+            with pytest.raises(TransportError, match="refused LOWBAND_MODEM_PIN"):
+                gateway.poll()
+            gateway.close()
+        assert fake.pin_tries == 2  # one wrong try in all: the SIM is far from locked
+        gateway = ModemGateway(fake.port, pin="4821", timeout=TIMEOUT, pin_memory=memory)
+        gateway.poll()  # the corrected PIN opens it
+        gateway.close()
+        assert not memory.exists()
+    finally:
         fake.close()
 
 

@@ -15,7 +15,7 @@ import click
 
 from flows.enrolment import clean_phone
 from lowband.cli.base import runtime, settings, store
-from scheduler.dispatcher import LEASE_NAME, TRANSPORTS_SEEN
+from scheduler.dispatcher import LEASE_NAME, TRANSPORTS_SEEN, note_transports
 
 WAIT_SECONDS = 60  # for a running dispatcher to send the test message
 
@@ -59,9 +59,18 @@ def gateway_test(phone: str) -> None:
         st.audit.record("cli", "gateway.test", f"message:{message.id}")
     holder = st.leases.holder(LEASE_NAME)
     if holder is None or holder[1] <= st.now_iso():
+        chosen = transport(s)
         with contextlib.suppress(AnotherDispatcher):  # one started meanwhile: it sends it
-            dispatch_once(runtime().store(), transport(s), service=conversation_service(s))
+            dispatch_once(runtime().store(), chosen, service=conversation_service(s))
+            note_transports(st, chosen, st.now(), force=True)
             give_up(runtime().store())
+            sent = st.outbox.get(message.id)
+            if sent.status not in ("sent", "delivered"):
+                # Our own pass could not send it: say why now, and never let a test SMS go
+                # out hours later when the line comes back.
+                with st.write():
+                    st.outbox.mark_failed(message.id, f"test withdrawn: {sent.error or sent.status}", retry_at=None)
+                raise click.ClickException(f"not sent: {sent.error or sent.status}")
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         sent = st.outbox.get(message.id)

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -219,7 +219,7 @@ class AndroidGateway:
     # -- checking ----------------------------------------------------------------------
 
     def status(self) -> tuple[bool, str]:
-        where = f"the phone at {self.base_url}"
+        where = f"the phone at {shown_url(self.base_url)}"
         try:
             health = self.client.request("GET", "/health", auth=False)
             signed_in = self.client.request("GET", "/device")
@@ -277,3 +277,10 @@ def _health_words(where: str, health: dict) -> tuple[bool, str]:
     elif status("messages:failed") == "warn":
         said.append(f"{value('messages:failed')} SMS failed in the last hour")
     return up, "; ".join(said)
+
+
+def shown_url(url: str) -> str:
+    """The phone's address as status may show it: never a user or password written in it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"

@@ -13,7 +13,9 @@ timeout: a hung modem gives a TransportError, never a hung dispatcher.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
 import queue
 import re
 import secrets
@@ -21,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sms_gateway.gateway import ReceivedText, StateReport
 from sms_gateway.modem.at import AtChannel, AtError, AtTimeout, LineDropped, Unsolicited
@@ -45,13 +48,25 @@ _LISTED = re.compile(r"\+CMG[LR]:\s*(?:(\d+)\s*,)?\s*(\d+)\s*,[^,]*,\s*(\d+)")
 _CMTI = re.compile(r'\+(?:CMTI|CDSI):\s*"?(\w*)"?\s*,\s*(\d+)')
 
 
+PIN_REFUSED = ("the SIM refused LOWBAND_MODEM_PIN (or did not answer it); it is not tried again, since three "
+               "wrong tries lock the SIM: correct the setting and restart Lowband")
+
+
+def _part_way(where: str) -> TransportError:
+    """Earlier parts of a long message went and a later one did not: sending it all again
+    would give the patient the first parts twice (a resend of just the rest is not what
+    a phone joins), so a person decides (`lowband outbox --status failed`)."""
+    return TransportError(f"modem: {where} failed after the earlier parts went; check with the patient before "
+                          "resending", retryable=False)
+
+
 class ModemGateway:
     name = "modem"
     places_calls = False
 
     def __init__(self, port: str, *, baud: int = 115200, pin: str | None = None, segments_per_minute: int = 60,
                  timeout: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                 incomplete_after: float = INCOMPLETE_AFTER):
+                 incomplete_after: float = INCOMPLETE_AFTER, pin_memory: Path | None = None):
         self.port = port
         self.baud = baud
         self.pin = pin
@@ -61,6 +76,9 @@ class ModemGateway:
         self._lock = threading.RLock()
         self._channel: AtChannel | None = None
         self._pin_refused = False
+        # A PIN the SIM refused (or did not answer) is remembered across restarts: three
+        # wrong tries lock the SIM, and a service manager restarts us more than that.
+        self.pin_memory = pin_memory
         self._inbox = Inbox(incomplete_after)
         self._offered: dict[str, Offer] = {}
         self._outstanding = Outstanding()
@@ -86,12 +104,15 @@ class ModemGateway:
                     lines = channel.command(f"AT+CMGS={part.length}", self.timeout * SEND_TIMEOUT_FACTOR,
                                             data=part.pdu, prompt_timeout=self.timeout)
                 except AtError as error:
-                    raise self._send_refused(error, where, nothing_sent=not references) from None
+                    if references:
+                        raise _part_way(where) from None
+                    raise self._send_refused(error, where, nothing_sent=True) from None
                 except (AtTimeout, LineDropped) as error:
                     self._down(str(error))
-                    surely_not = not references and not error.after_data
+                    if references:
+                        raise _part_way(where) from None
                     raise TransportError(f"modem: {error} while sending {where}", retryable=True,
-                                         unreachable=surely_not) from None
+                                         unreachable=not error.after_data) from None
                 found = next((m for m in map(_CMGS.match, lines) if m), None)
                 if found:
                     references.append(int(found.group(1)))
@@ -242,24 +263,46 @@ class ModemGateway:
             if not self.pin:
                 raise TransportError("the SIM asks for its PIN: set LOWBAND_MODEM_PIN", retryable=True,
                                      unreachable=True)
-            if self._pin_refused:
-                raise TransportError("the SIM refused LOWBAND_MODEM_PIN; it is not tried again (three wrong "
-                                     "tries lock the SIM): correct it and restart Lowband", retryable=True,
-                                     unreachable=True)
+            if self._pin_refused or self._refused_before():
+                raise TransportError(PIN_REFUSED, retryable=True, unreachable=True)
+            self._remember_refused()  # until the SIM says READY: a timeout may have been a refusal
             try:
                 channel.command(f'AT+CPIN="{self.pin}"', self.timeout)
             except AtError:
                 self._pin_refused = True
-                raise TransportError("the SIM refused LOWBAND_MODEM_PIN; it is not tried again (three wrong "
-                                     "tries lock the SIM): correct it and restart Lowband", retryable=True,
-                                     unreachable=True) from None
+                raise TransportError(PIN_REFUSED, retryable=True, unreachable=True) from None
+            except Exception:
+                self._pin_refused = True  # no answer: never typed again blindly
+                raise
             deadline = self.clock() + self.timeout
             while (state := self._sim_state(channel)) != "READY" and self.clock() < deadline:
                 time.sleep(PIN_READY_WAIT)
+            if state == "READY" and self.pin_memory is not None:
+                self.pin_memory.unlink(missing_ok=True)
         if state != "READY":
             why = {"SIM PUK": "the SIM is locked (PUK needed): unlock it in a phone",
                    "NO SIM": "no SIM in the modem"}.get(state, f"the SIM is not ready ({state})")
             raise TransportError(why, retryable=True, unreachable=True)
+
+    def _pin_mark(self, salt: bytes) -> str:
+        return hashlib.scrypt(f"{self.port}\x1f{self.pin}".encode(), salt=salt, n=2**14, r=8, p=1).hex()
+
+    def _refused_before(self) -> bool:
+        if self.pin_memory is None or not self.pin_memory.exists():
+            return False
+        salt, _, mark = self.pin_memory.read_text().strip().partition(":")
+        try:
+            return self._pin_mark(bytes.fromhex(salt)) == mark
+        except ValueError:
+            return False
+
+    def _remember_refused(self) -> None:
+        if self.pin_memory is None:
+            return
+        salt = secrets.token_bytes(16)
+        fd = os.open(self.pin_memory, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{salt.hex()}:{self._pin_mark(salt)}\n")
 
     def _sim_state(self, channel: AtChannel) -> str:
         try:

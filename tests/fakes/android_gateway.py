@@ -114,7 +114,7 @@ class FakeAndroidPhone:
     def receive(self, sender: str, text: str, *, at: datetime | None = None) -> InboxEntry:
         """A text arrives on the phone's SIM and goes into the app's inbox."""
         at = at or self.clock()
-        digest = zlib.crc32(f"{sender}|{text}|{at.isoformat()}|{next(self._hashes)}".encode())
+        digest = zlib.crc32(f"{sender}|{text}|{at.isoformat()}|{next(self._hashes)}".encode("utf-8", "surrogatepass"))
         entry = InboxEntry(digest - (1 << 32) if digest >= 1 << 31 else digest, sender, text, at)
         self.inbox.append(entry)
         return entry
