@@ -35,8 +35,11 @@ def build(root: Path, rules: int):
     start = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 06:00 in Nairobi
     with store.write():
         for i in range(rules):
+            # Consent given: a patient who never agreed gets no reminders (and the bench
+            # would measure nothing).
             patient = store.patients.add(name=f"Patient {i}", phone=f"+2547{20000000 + i:08d}",
-                                         time_zone="Africa/Nairobi", language="sw")
+                                         time_zone="Africa/Nairobi", language="sw", consent_at=start.isoformat(),
+                                         consent_version="consent-v1")
             medicine = store.medications.add(patient.id, name="Metformin", dose="500mg", quantity=60)
             # A third at the busy 08:00, the rest spread over the day.
             times = BUSY if i % 3 == 0 else [TIMES[i % len(TIMES)]]
@@ -71,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one dispatcher pass at 08:00: {len(report.sent)} sent, {len(report.missed)} missed, "
               f"in {seconds:.2f} s ({seconds / max(len(report.sent), 1) * 1000:.2f} ms a reminder)")
         store.db.close()
+    # A third of the rules are at 08:00 (and each rule at most once): a figure far from
+    # that means the bench measured something else (as when its patients had not agreed).
+    if not args.rules // 3 <= len(report.sent) <= args.rules:
+        print(f"FAIL: expected about {args.rules // 3} reminders at 08:00, sent {len(report.sent)}")
+        return 1
     return 0
 
 

@@ -108,3 +108,11 @@ def test_options():
         parse(["--passes", "bare,nonsense"])
     with pytest.raises(SystemExit):
         parse(["--clients", "0"])
+
+
+def test_the_reminders_bench_sends_what_is_due_and_fails_when_it_measures_nothing(capsys):
+    from bench import reminders
+
+    assert reminders.main(["--rules", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "one dispatcher pass at 08:00: 120 sent, 0 missed" in out  # a third at 08:00, some more
