@@ -108,7 +108,7 @@ def test_an_error_from_twilio_itself_does_not_move_the_message(store, clock):
 
 def test_gateway_status_and_test_from_the_cli(run_cli, installation):
     assert "No dispatcher has looked yet" in run_cli("gateway", "status").output
-    result = run_cli("gateway", "test", "+254712345678")
+    result = run_cli("gateway", "test", "--to", "+254712345678")
     assert result.exit_code == 0, result.output
     assert "Sent through console" in result.output
     status = run_cli("gateway", "status").output
@@ -132,7 +132,7 @@ def test_the_transport_list_is_checked(run_cli, cli_error, monkeypatch):
 
 
 def test_the_outbox_says_which_line_sent_each_message(run_cli):
-    assert run_cli("gateway", "test", "+254712345678").exit_code == 0
+    assert run_cli("gateway", "test", "--to", "+254712345678").exit_code == 0
     [row] = [json.loads(line) for line in run_cli("outbox", "--json").output.splitlines()]
     assert row["via"] == "console"
 
@@ -173,7 +173,7 @@ def test_gateway_test_with_the_phone_off_says_why_at_once_and_sends_nothing_late
     env = {"LOWBAND_TRANSPORT": "android", "LOWBAND_ANDROID_URL": f"http://127.0.0.1:{free_port()}",
            "LOWBAND_ANDROID_USER": "sms", "LOWBAND_ANDROID_PASSWORD": "secret-pass"}
     started = time.monotonic()
-    cli_error(run_cli("gateway", "test", "+254712345678", env=env), "not sent")
+    cli_error(run_cli("gateway", "test", "--to", "+254712345678", env=env), "not sent")
     assert time.monotonic() - started < 30  # not the minute's wait for a dispatcher
     assert [m.status for m in store.outbox.list()] == ["failed"]  # withdrawn: never sent hours later
     assert "secret-pass" not in run_cli("gateway", "status", env=env).output

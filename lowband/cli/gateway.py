@@ -46,9 +46,9 @@ def gateway_status(as_json: bool) -> None:
 
 
 @gateway.command("test")
-@click.argument("phone")
+@click.option("--to", "phone", required=True, help="Your own phone: one SMS should arrive on it.")
 def gateway_test(phone: str) -> None:
-    """Send one test SMS to PHONE through the configured line and say how it went."""
+    """Send one test SMS through the configured line and say how it went."""
     from lowband.wiring import conversation_service, transport
     from scheduler.dispatcher import AnotherDispatcher, dispatch_once, give_up
 
