@@ -9,6 +9,7 @@ Case is kept: callers that match keywords compare case-insensitively themselves.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 # Invisible characters that phones and copy-paste insert; NFKC keeps them, so we drop them.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
@@ -42,10 +43,12 @@ def _visible(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Cn")
 
 
+@lru_cache(maxsize=1024)
 def normalise(text: str) -> str:
     """NFKC, invisible characters removed, curly quotes straightened, every decimal
     digit as ASCII, runs of whitespace (line breaks included) as one space, no
-    surrounding spaces; case kept."""
+    surrounding spaces; case kept. Cached: one text is looked at from several places
+    (the loop guard, the keywords, the parsers), and it is worked out once."""
     # Straightened before NFKC (which would make the ordinal sign a letter) and after
     # (NFKC itself makes primes out of some marks: U+2057 is four of them).
     text = unicodedata.normalize("NFKC", text.translate(_CLEAN)).translate(_CLEAN)
