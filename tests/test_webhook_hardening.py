@@ -134,7 +134,7 @@ def test_serve_lets_forwarded_headers_reach_the_app_only_with_listed_proxies(run
             pass
 
     monkeypatch.setattr(waitress, "create_server", lambda app, **kwargs: calls.append(kwargs) or Server())
-    result = run_cli("serve", env={"LOWBAND_TRUSTED_PROXIES": listed})
+    result = run_cli("serve", "--processes", "1", env={"LOWBAND_TRUSTED_PROXIES": listed})
     assert result.exit_code == 0, result.output
     [kwargs] = calls
     assert kwargs["clear_untrusted_proxy_headers"] is cleared

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -75,24 +74,55 @@ def init(demo: bool) -> None:
 @click.command(short_help="Serve the webhooks and send the outbox.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the webhooks with a production WSGI server (waitress), and send what the
-    outbox holds in the background (printed to the terminal with the console transport)."""
+@click.option("--processes", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (gunicorn, on POSIX). Default: one per CPU core; 1 runs waitress in this "
+                   "process, as on Windows.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per process.")
+def serve(host: str, port: int, processes: int | None, workers: int) -> None:
+    """Serve the webhooks and the console, and send what the outbox holds in the
+    background (printed to the terminal with the console transport): on every core
+    with gunicorn where it runs, else in one process with waitress."""
     import logging
+    import os
 
-    from waitress import create_server
-
-    from lowband.app import create_app
-    from lowband.webhook_auth import MAX_WEBHOOK_BYTES
-    from lowband.wiring import conversation_service, status_callback_url, transport
-    from scheduler import dispatcher
+    from lowband import serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The dispatcher runs every few seconds: its every run would bury the messages shown.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     runtime()  # fail early, in one line, on a bad key file or database
     s = settings()
+    wanted = processes or os.cpu_count() or 1
+    several = wanted > 1 and serving.gunicorn_available()
+    if wanted > 1 and not several:
+        click.echo("gunicorn cannot run here (Windows?): serving in one process.", err=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    if several:
+        from lowband.app import create_app
+
+        # Built once here, only to check it: a bad setting (care rules, proxies) is one
+        # line now, not a worker that fails to boot over and over after the fork.
+        create_app().extensions["lowband"].close()
+        try:
+            serving.check_bind(host, port)
+        except OSError as error:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        click.echo(f"Lowband serving on http://{shown}:{port} ({wanted} processes of {workers} threads, "
+                   f"{s.transport} transport). Ctrl-C stops.")
+        click.echo(f"Console: http://{shown}:{port}/console" + demo_sign_in(runtime().store()))
+        runtime().close()  # no connection crosses the fork: each worker opens its own
+        serving.run_gunicorn(host, port, wanted, workers, s)
+        return
+    _serve_one_process(host, port, workers, s, shown)
+
+
+def _serve_one_process(host: str, port: int, workers: int, s, shown: str) -> None:
+    from waitress import create_server
+
+    from lowband import serving
+    from lowband.app import create_app
+    from lowband.webhook_auth import MAX_WEBHOOK_BYTES
+
     app = create_app()
     try:
         # Bound here, before anything says "serving" or the outbox is sent: a port in use
@@ -106,21 +136,14 @@ def serve(host: str, port: int, workers: int) -> None:
         app.extensions["lowband"].close()
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
-    background = dispatcher.start(
-        app.extensions["lowband"].store, transport(s), status_callback=status_callback_url(s),
-        service=conversation_service(s), refill_wait_hours=s.refill_wait_hours,
-        ack_wait=timedelta(minutes=s.alert_ack_minutes), voice_base=s.public_base,
-    )
-    app.extensions["lowband"].nudge = lambda: dispatcher.nudge(background)
-    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    background = serving.start_dispatcher(app, s)
     click.echo(f"Lowband serving on http://{shown}:{port} ({workers} threads, {s.transport} transport). Ctrl-C stops.")
     click.echo(f"Console: http://{shown}:{port}/console" + demo_sign_in(app.extensions["lowband"].store()))
     try:
         server.run()
     finally:
-        background.shutdown(wait=False)
+        serving.stop_dispatcher(app, background)
         server.close()
-        dispatcher.give_up(app.extensions["lowband"].store())
 
 
 @click.command(short_help="Back up the database, even while serving.")

@@ -1,4 +1,5 @@
-"""Drill: eight processes write to one database at once: two `lowband serve` taking
+"""Drill: eight processes and more write to one database at once: two `lowband serve` (each
+with two workers) taking
 texts, a dispatcher, a 2,000-row `patients import`, `keys rotate` re-sealing everything,
 and three admins enrolling patients from the CLI. No "database is locked" reaches anyone
 (every text gets its answer, every command succeeds), nothing is lost or doubled, and
@@ -7,6 +8,7 @@ afterwards every record opens under the new key and the audit chain verifies."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +65,7 @@ def test_eight_writers_at_once_lose_nothing_and_nobody_sees_locked(installation,
         _, dispatcher_err = workers[0].communicate(timeout=20)
     finally:
         for server in servers:
-            server.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
     assert all(status == 200 and "saved" in body for status, body in answers), [
         a for a in answers if a[0] != 200 or "saved" not in a[1]][:3]

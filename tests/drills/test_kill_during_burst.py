@@ -1,4 +1,5 @@
-"""Drill: `lowband serve` is killed with SIGKILL in the middle of a burst of texts.
+"""Drill: `lowband serve` (two worker processes) is killed with SIGKILL, every process,
+in the middle of a burst of texts.
 Every text that got a 200 is stored, its reading kept once; Twilio then sends every text
 again (its retries, same MessageSid) to the restarted server, and each is applied once:
 the texts that were answered get the same answer again, those cut off are answered now."""
@@ -36,8 +37,9 @@ def free_port() -> int:
 def serve(installation, port: int) -> subprocess.Popen:
     env = {**os.environ, **installation.env, "TWILIO_AUTH_TOKEN": TOKEN, "LOWBAND_RATE_LIMIT": "1000",
            "LOWBAND_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    # Its own session: killing the group kills gunicorn's master and every worker at once.
     server = subprocess.Popen([sys.executable, "-c", "from lowband.cli import main; main()", "serve", "--port",
-                               str(port)], env=env,
+                               str(port), "--processes", "2"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -77,7 +79,7 @@ def test_a_server_killed_mid_burst_loses_nothing_and_doubles_nothing(installatio
         futures = [pool.submit(text, port, *item) for item in burst]
         while sum(f.done() for f in futures) < TEXTS // 3:
             time.sleep(0.005)
-        server.send_signal(signal.SIGKILL)  # mid-burst: some answered, some in flight, some not sent
+        os.killpg(server.pid, signal.SIGKILL)  # mid-burst, every process: some answered, some in flight
         server.wait()
         for item, future in zip(burst, futures, strict=True):
             status, body = future.result()
@@ -93,8 +95,8 @@ def test_a_server_killed_mid_burst_loses_nothing_and_doubles_nothing(installatio
             again = dict(zip((sid for sid, _, _ in burst), pool.map(lambda item: text(port, *item), burst),
                              strict=True))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
     assert all(status == 200 for status, _ in again.values())
     assert all(again[sid][1] == body for sid, body in answered.items())  # the same answer, not a second one
     store = installation.store()
