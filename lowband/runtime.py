@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from lowband.settings import Settings
 from storage import Store, WrongKeyError
+from storage.checkpointer import FALLBACK_PAGES
 from storage.connection import connect
 from storage.keyfile import KeyFileWatcher
 from storage.store import check_keys, open_database, utc_now
@@ -38,6 +39,9 @@ class Runtime:
         # Set by `lowband serve` once its dispatcher runs: a gateway webhook's text gets
         # its reply sent at once rather than at the next tick.
         self.nudge: Callable[[], None] | None = None
+        # Set by `lowband serve` when its checkpointer runs: the connections that serve
+        # requests then leave the WAL checkpoints to it (storage/checkpointer.py).
+        self.checkpoints_elsewhere = False
 
     def _check(self, db: Database) -> None:
         try:
@@ -51,6 +55,8 @@ class Runtime:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.settings.db)
+            if self.checkpoints_elsewhere:
+                db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_PAGES}")
             self._local.db = db
             with self._lock:
                 self._connections.append(db)

@@ -27,13 +27,26 @@ def start_dispatcher(app: Flask, settings: Settings):
         ack_wait=timedelta(minutes=settings.alert_ack_minutes), voice_base=settings.public_base,
     )
     app.extensions["lowband"].nudge = lambda: dispatcher.nudge(background)
+    start_checkpointer(app, settings)
     return background
+
+
+def start_checkpointer(app: Flask, settings: Settings) -> None:
+    """WAL checkpoints on a thread of their own, not inside a text's commit."""
+    from storage.checkpointer import Checkpointer
+
+    runtime = app.extensions["lowband"]
+    runtime.checkpointer = Checkpointer(settings.db).start()
+    runtime.checkpoints_elsewhere = True
 
 
 def stop_dispatcher(app: Flask, background) -> None:
     from scheduler import dispatcher
 
     background.shutdown(wait=False)
+    checkpointer = getattr(app.extensions["lowband"], "checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.stop()
     dispatcher.give_up(app.extensions["lowband"].store())
 
 
@@ -56,38 +69,54 @@ def gunicorn_available() -> bool:
     return True
 
 
-def run_gunicorn(host: str, port: int, processes: int, threads: int, settings: Settings) -> None:
-    """gunicorn with `processes` workers of `threads` threads each. Each worker builds its
-    own app after the fork (no connection crosses a fork) and starts its dispatcher."""
-    from gunicorn.app.base import BaseApplication
-
-    from lowband.app import create_app
+def gunicorn_options(host: str, port: int, processes: int, threads: int, trusted_proxies=()) -> dict:
+    """gunicorn's settings for `lowband serve`; the bench serves its bare yardstick app
+    with the same ones, so the two differ only in the app."""
     from lowband.webhook_auth import MAX_WEBHOOK_BYTES
 
-    started: dict = {}
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": processes, "worker_class": "gthread", "threads": threads,
+        # Webhooks are small: a long header line or a huge form is refused early.
+        "limit_request_line": 8190, "limit_request_field_size": MAX_WEBHOOK_BYTES,
+        "graceful_timeout": 10, "timeout": 60, "accesslog": None, "proc_name": "lowband",
+        # The app alone decides whom to believe about X-Forwarded-* (LOWBAND_TRUSTED_
+        # PROXIES); gunicorn must not turn a request into https on its own say-so.
+        "secure_scheme_headers": {}, "forwarded_allow_ips": ",".join(trusted_proxies) or "127.0.0.1",
+        # No control socket in the home folder: two servers on one laptop (a test
+        # and a demo) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
+    }
 
-    class Lowband(BaseApplication):
+
+def run_gunicorn_app(load, options: dict) -> None:
+    """Serve the app `load()` builds, in each worker after the fork, with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    class Served(BaseApplication):
         def load_config(self) -> None:
-            for key, value in {
-                "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                "workers": processes, "worker_class": "gthread", "threads": threads,
-                # Webhooks are small: a long header line or a huge form is refused early.
-                "limit_request_line": 8190, "limit_request_field_size": MAX_WEBHOOK_BYTES,
-                "graceful_timeout": 10, "timeout": 60, "accesslog": None, "proc_name": "lowband",
-                # The app alone decides whom to believe about X-Forwarded-* (LOWBAND_TRUSTED_
-                # PROXIES); gunicorn must not turn a request into https on its own say-so.
-                "secure_scheme_headers": {}, "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "127.0.0.1",
-                # No control socket in the home folder: two servers on one laptop (a test
-                # and a demo) would fight over it, and nothing here uses it.
-                "control_socket_disable": True,
-                "worker_exit": lambda server, worker: started.get("stop", lambda: None)(),
-            }.items():
+            for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self):
-            app = create_app()
-            background = start_dispatcher(app, settings)
-            started["stop"] = lambda: stop_dispatcher(app, background)
-            return app
+            return load()
 
-    Lowband().run()
+    Served().run()
+
+
+def run_gunicorn(host: str, port: int, processes: int, threads: int, settings: Settings) -> None:
+    """gunicorn with `processes` workers of `threads` threads each. Each worker builds its
+    own app after the fork (no connection crosses a fork) and starts its dispatcher."""
+    from lowband.app import create_app
+
+    started: dict = {}
+
+    def load():
+        app = create_app()
+        background = start_dispatcher(app, settings)
+        started["stop"] = lambda: stop_dispatcher(app, background)
+        return app
+
+    options = gunicorn_options(host, port, processes, threads, settings.trusted_proxies)
+    options["worker_exit"] = lambda server, worker: started.get("stop", lambda: None)()
+    run_gunicorn_app(load, options)

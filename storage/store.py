@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from storage import migrations
+from storage import migrations, writer_lock
 from storage.connection import connect
 from storage.crypto import FieldCipher, FieldIntegrityError, KeyRing
 from storage.errors import OutsideTransaction, StorageError, WrongKeyError
@@ -24,7 +24,6 @@ from storage.schema import SEALED_COLUMNS
 
 Clock = Callable[[], datetime]
 
-_WRITER = threading.RLock()
 _savepoints = itertools.count(1)
 _ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
@@ -166,11 +165,10 @@ class Store:
                 raise
             conn.execute(f"RELEASE {name}")
             return
-        # Threads of this process queue here, on a lock that wakes the next one at once,
-        # rather than in SQLite's busy handler, which polls with sleeps: under load that
-        # polling, not the work, made the latency. Other processes (the CLI, a second
-        # server) still meet at SQLite's own lock.
-        with _WRITER:
+        # Writers queue in the kernel (threads and processes alike), not in SQLite's
+        # busy handler, which polls with sleeps: under load that polling, not the
+        # work, made the latency. See storage/writer_lock.py.
+        with writer_lock.held(self._database_file):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._refresh_keys()
@@ -183,6 +181,12 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @cached_property
+    def _database_file(self) -> str:
+        """The database's path ("" in memory): where the writers' lock file sits."""
+        row = self.db.conn.execute("PRAGMA database_list").fetchone()
+        return row[2] if row else ""
 
     def _refresh_keys(self) -> None:
         """A request that waited for the lock while `keys rotate` switched keys would
