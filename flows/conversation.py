@@ -240,6 +240,12 @@ def _respond(session: Session, text: str, word: str | None, ctx: Context) -> Out
     if care.carries_readings(text, ctx) and not (session.flow == "reading" and session.step == "value"):
         return _readings(session, text, patient, ctx)
 
+    greeted = greeting_language(text, ctx) if not ctx.people else None
+    if greeted and (session.flow is None or expired(session, ctx)):
+        # "Habari" from a new number: the welcome in Swahili at once, not in the clinic's
+        # language with a code to send back (a text each way saved, and what the voice
+        # line tells callers to send works as they expect).
+        session.language = greeted
     if expired(session, ctx):
         session.clear_flow()
         session.unlocked_until = None
@@ -321,6 +327,15 @@ def _readings(session: Session, text: str, patient, ctx: Context) -> Outcome:
         return Outcome(session, [prompt_of(step, session, ctx)])
     session.clear_flow()
     return runner.home(session, ctx)
+
+
+def greeting_language(text: str, ctx: Context) -> str | None:
+    """The language whose greeting the text starts with ("bonjour", "hola!"), if one."""
+    words = text.split()
+    if not words or ctx.catalog is None:
+        return None
+    first = bare_word(words[0])
+    return next((lang for lang in ctx.catalog.languages if first in ctx.catalog.words(lang, "words.greeting")), None)
 
 
 def patient_reply(session: Session, text: str, ctx: Context) -> Outcome | None:
