@@ -84,6 +84,10 @@ _BRIEF = (
 )
 
 
+# Random tries at one length of short ID before a longer one.
+TRIES_PER_LENGTH = 10
+
+
 class PatientRepository:
     def __init__(self, store: Store):
         self.store = store
@@ -136,10 +140,11 @@ class PatientRepository:
     def new_ids(self) -> tuple[int, str]:
         """A row id and a short ID that no patient has (checked, not yet reserved:
         call inside the write transaction that inserts)."""
-        for attempt in range(40):
-            # Grow the ID only when the short space is crowded: 3 digits + check
-            # while the clinic is small, more as it grows.
-            base_digits = short_ids.MIN_BASE_DIGITS + attempt // 10
+        # Grow the ID only when the short space is crowded: 3 digits + check while the
+        # clinic is small, more as it grows, up to the longest a check digit protects
+        # (a national programme passes 909,000 patients, all six-digit IDs).
+        for attempt in range(TRIES_PER_LENGTH * (short_ids.MAX_DIGITS - short_ids.MIN_BASE_DIGITS)):
+            base_digits = short_ids.MIN_BASE_DIGITS + attempt // TRIES_PER_LENGTH
             short_id = short_ids.random_short_id(base_digits)
             if self.store.one("SELECT 1 FROM patients WHERE short_id = ?", (short_id,)) is None:
                 return self.store.new_id(), short_id

@@ -112,3 +112,26 @@ def test_a_well_formed_but_unknown_id_is_not_blamed_on_the_check_digit(run_cli, 
     unknown = random_short_id(MIN_BASE_DIGITS + 3)  # longer than any ID this empty clinic gave out
     line = cli_error(run_cli("patients", "show", unknown), f"no patient with ID {unknown}")
     assert "check digit" not in line
+
+
+def test_ids_keep_growing_past_six_digits_when_the_shorter_ones_are_taken(store, monkeypatch):
+    # A national programme passes 909,000 patients: every ID of up to six digits (and
+    # its check digit) is taken. Stand that in with a clinic where every ID drawn that
+    # short is one already in use.
+    import storage.patients as patients_module
+
+    with store.write():
+        taken = store.patients.add(name="Amina Zawadi", phone="+254712345678", time_zone="Africa/Nairobi").short_id
+    real = patients_module.short_ids.random_short_id
+    drawn: list[int] = []
+
+    def crowded(base_digits: int) -> str:
+        drawn.append(base_digits)
+        return taken if base_digits <= 6 else real(base_digits)
+
+    monkeypatch.setattr(patients_module.short_ids, "random_short_id", crowded)
+    with store.write():
+        new = store.patients.add(name="Baraka Otieno", phone="+254733400401", time_zone="Africa/Nairobi")
+    assert len(new.short_id) == 8 and is_valid(new.short_id)
+    assert store.patients.by_short_id(new.short_id).name == "Baraka Otieno"
+    assert max(drawn) == 7
