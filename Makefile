@@ -22,9 +22,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Every figure into bench/RESULTS.md (about 20 minutes; QUICK=1: about 2). Installs wrk
+# (Debian's package) if missing and run as root.
 bench: $(STAMP)
-	$(BIN)/python -m bench
-	$(BIN)/python -m bench.reminders --rules $(if $(QUICK),10000,100000)
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

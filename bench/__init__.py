@@ -1,11 +1,6 @@
-"""The webhook benchmark: `python -m bench` (or `make bench`).
+"""Lowband's benchmark: `make bench` (or `make bench QUICK=1`), see bench/README.md.
 
-Lowband's inbound SMS webhook is measured against a bare Flask app answering fixed
-TwiML on the same server (waitress, same threads), on 127.0.0.1 only, with requests
-signed exactly as Twilio signs them. The target: Lowband at no less than 45% of the
-bare app's throughput. See bench/README.md.
+Throughput of the inbound SMS webhook under wrk against a bare Flask app on the same
+server, the same reading at growing clinic sizes, reminders at scale and the SMS cost
+of each task; `python -m bench` writes bench/RESULTS.md and bench/results.svg.
 """
-
-from bench.runner import Options, Run, run_bench
-
-__all__ = ["Options", "Run", "run_bench"]

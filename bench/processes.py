@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -25,10 +26,10 @@ class Children:
     def __init__(self) -> None:
         self.running: list[subprocess.Popen] = []
 
-    def spawn(self, module: str, *args: str, stderr: Path) -> subprocess.Popen:
+    def spawn(self, module: str, *args: str, stderr: Path, env: dict | None = None) -> subprocess.Popen:
         # The server's settings come from its job alone: a LOWBAND_* or TWILIO_* variable
         # left in the shell (LOWBAND_DEV, a lowered LOWBAND_PIN_WORK) must not change them.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOWBAND_", "TWILIO_"))}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LOWBAND_", "TWILIO_"))}, **(env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         with stderr.open("ab") as err:
             child = subprocess.Popen(
@@ -51,7 +52,9 @@ class Children:
                 try:
                     child.wait(grace)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    # The whole session: a gunicorn master's workers too.
+                    with contextlib.suppress(OSError):
+                        os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
         for stream in (child.stdin, child.stdout):
             if stream and not stream.closed:
@@ -112,3 +115,42 @@ def peak_rss_bytes(pid: int) -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def descendants(pid: int) -> list[int]:
+    """The process's children, their children, and so on (Linux /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU used so far by the process and its live descendants (a gunicorn master and
+    its workers); None where /proc cannot say."""
+    values = [cpu_seconds(p) for p in [pid, *descendants(pid)]]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
+
+
+def tree_peak_rss_bytes(pid: int) -> int | None:
+    values = [peak_rss_bytes(p) for p in [pid, *descendants(pid)]]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
+
+
+def load_average() -> float | None:
+    try:
+        with open("/proc/loadavg") as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

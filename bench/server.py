@@ -1,20 +1,24 @@
-"""One server under test, in its own process: `python -m bench.server bare|lowband`.
+"""One server under test, in its own process (and session):
 
-Reads a JSON job on stdin ({"threads": 8, "config": {...}}), serves with waitress on
-127.0.0.1 and the job's port (0: any free one), prints "PORT <n>" and serves until stdin closes
-(the bench closes it to stop us, and so does the bench dying), or a hard time limit.
+    python -m bench.server bare PORT PROCESSES THREADS
+    python -m bench.server lowband PORT PROCESSES THREADS   (settings from LOWBAND_* variables)
+
+`lowband` is the real `lowband serve` command. `bare` is a Flask app answering fixed
+TwiML, served by gunicorn with the very options `lowband serve` uses, so the two differ
+in the app alone. Both listen on 127.0.0.1 only and stop when the bench closes our
+stdin (or the bench dies), or at a hard time limit.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
+import signal
 import sys
 import threading
 
 HOST = "127.0.0.1"  # loopback only, always
 FIXED_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>hi</Message></Response>'
+TIME_LIMIT = 3 * 3600
 
 
 def bare_app():
@@ -34,46 +38,40 @@ def bare_app():
     return app
 
 
-def lowband_app(config: dict):
-    from lowband import create_app
-
-    return create_app(config)
-
-
-def waitress_options(threads: int, port: int) -> dict:
-    # The same options `lowband serve` passes, for both apps alike.
-    return {"host": HOST, "port": port, "threads": threads, "ident": "lowband", "clear_untrusted_proxy_headers": True}
-
-
 def _stop_when_stdin_closes(limit: float) -> None:
+    """A SIGTERM to ourselves (gunicorn's master stops its workers gracefully on it)."""
+    master = os.getpid()
+
     def watch() -> None:
         sys.stdin.read()  # returns at EOF: the bench closed the pipe or is gone
-        os._exit(0)
-
-    def deadline() -> None:
-        os._exit(3)
+        os.kill(master, signal.SIGTERM)
 
     threading.Thread(target=watch, daemon=True).start()
-    timer = threading.Timer(limit, deadline)
+    timer = threading.Timer(limit, lambda: os.kill(master, signal.SIGTERM))
     timer.daemon = True
     timer.start()
 
 
 def main(argv: list[str]) -> int:
-    kind = argv[0] if argv else ""
-    if kind not in ("bare", "lowband"):
-        print("usage: python -m bench.server bare|lowband  (job JSON on stdin)", file=sys.stderr)
+    if len(argv) != 4 or argv[0] not in ("bare", "lowband") or not all(a.isdigit() for a in argv[1:]):
+        print("usage: python -m bench.server bare|lowband PORT PROCESSES THREADS", file=sys.stderr)
         return 2
-    job = json.loads(sys.stdin.readline())
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = bare_app() if kind == "bare" else lowband_app(job["config"])
+    kind, port, processes, threads = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    _stop_when_stdin_closes(TIME_LIMIT)
+    if kind == "lowband":
+        from lowband.cli import cli
 
-    from waitress import create_server
+        cli(["serve", "--host", HOST, "--port", str(port), "--processes", str(processes), "--workers", str(threads)],
+            prog_name="lowband")
+        return 0
+    from lowband import serving
 
-    server = create_server(app, **waitress_options(int(job["threads"]), int(job.get("port", 0))))
-    _stop_when_stdin_closes(float(job.get("max_seconds", 600)))
-    print(f"PORT {server.effective_port}", flush=True)
-    server.run()
+    if processes > 1 and serving.gunicorn_available():
+        serving.run_gunicorn_app(bare_app, serving.gunicorn_options(HOST, port, processes, threads))
+    else:  # as `lowband serve` does with one process: waitress
+        from waitress import serve
+
+        serve(bare_app(), host=HOST, port=port, threads=threads, ident="lowband", clear_untrusted_proxy_headers=True)
     return 0
 
 

@@ -21,8 +21,9 @@ from bench.installation import NEW_BASE, PIN, phone
 
 # A patient's texts cycle through this, starting at a place set by the patient's index.
 PATIENT_CYCLE = ("bp", "bp", "menu", "bp", "bp", "help", "bp")
-# Each CHW appears this many times in the rotation: relays are ~15% of the mix.
-CHW_WEIGHT = 2
+# Each CHW appears this many times in the rotation; with panels of 6, relays are 1 in 7
+# (14%) of the mix.
+CHW_WEIGHT = 1
 REMINDERS_OPTION = "4"  # "My reminders" in the main menu (flows.patient_flows.MENU_OPTIONS)
 # Fresh numbers per load thread in the `new` pass; more than any thread can send.
 NEW_BLOCK = 100_000

@@ -168,7 +168,7 @@ class Store:
         # Writers queue in the kernel (threads and processes alike), not in SQLite's
         # busy handler, which polls with sleeps: under load that polling, not the
         # work, made the latency. See storage/writer_lock.py.
-        with writer_lock.held(self._database_file):
+        with writer_lock.held(self.database_path):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._refresh_keys()
@@ -182,11 +182,14 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
 
-    @cached_property
-    def _database_file(self) -> str:
-        """The database's path ("" in memory): where the writers' lock file sits."""
-        row = self.db.conn.execute("PRAGMA database_list").fetchone()
-        return row[2] if row else ""
+    @property
+    def database_path(self) -> str:
+        """The database's file ("" in memory), asked of SQLite once per connection: a
+        Store is made for each request, its connection lives as long as its thread."""
+        found = getattr(self.db, "_lowband_file", None)
+        if found is None:
+            found = self.db._lowband_file = database_file(self.db.conn)
+        return found
 
     def _refresh_keys(self) -> None:
         """A request that waited for the lock while `keys rotate` switched keys would
@@ -228,10 +231,7 @@ class Store:
         and counter; see `next_id`), so inserts append to the end of each B-tree instead
         of splitting pages all over it, and no two processes on one database make the
         same id without asking the database for each; 53 bits stay exact in JSON."""
-        db_file = self.__dict__.get("_id_db_file")
-        if db_file is None:
-            db_file = self.__dict__["_id_db_file"] = database_file(self.db.conn)
-        return next_id(db_file)
+        return next_id(self.database_path)
 
     def seal(self, table: str, column: str, row_id: object, value: object) -> bytes | None:
         if (table, column) not in SEALED_COLUMNS:
