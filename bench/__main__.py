@@ -24,8 +24,8 @@ from bench.results import as_markdown, as_svg
 from bench.runner import PASSES, Options, machine_facts, run_bench
 
 PARTS = ("throughput", "profile", "scale", "reminders", "cost")
-QUICK = {"seconds": 4.0, "warmup": 1.0, "patients": 5_000, "reminders": 10_000, "profile_texts": 500}
-FULL = {"seconds": 10.0, "warmup": 2.0, "patients": 10_000, "reminders": 100_000, "profile_texts": 2_000}
+QUICK = {"seconds": 4.0, "warmup": 1.0, "patients": 12_000, "reminders": 10_000, "profile_texts": 500}
+FULL = {"seconds": 10.0, "warmup": 2.0, "patients": 20_000, "reminders": 100_000, "profile_texts": 2_000}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
