@@ -27,6 +27,7 @@ from lowband.settings import load_settings
 from lowband.wiring import conversation_service
 from scheduler.reminders import due_now, schedule, send_due
 from storage import create_key_file, open_store
+from storage.checkpointer import FALLBACK_PAGES, Checkpointer
 
 TIMES = [f"{h:02d}:{m:02d}" for h in range(7, 21) for m in (0, 15, 30, 45)]  # 56 slots of the waking day
 BUSY = ["08:00"]  # where most patients take their morning medicine
@@ -88,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         found, busy_seconds = timed(lambda: due_now(store, service, busy))
         say(f"due at 08:00 local (the busiest minute): {len(found)} reminders in {busy_seconds:.2f} s")
         memory_before = peak_rss_bytes()
-        report, seconds = timed(lambda: send_due(store, service, busy))
+        # As under `lowband serve`: WAL checkpoints on their own thread, not in the commits.
+        store.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_PAGES}")
+        checkpointer = Checkpointer(Path(folder) / "data" / "lowband.db").start()
+        try:
+            report, seconds = timed(lambda: send_due(store, service, busy))
+        finally:
+            checkpointer.stop()
         peak = peak_rss_bytes()
         outbox = store.one("SELECT count(*) FROM outbox")[0]
         say(f"one dispatcher pass at 08:00: {len(report.sent)} sent, {len(report.missed)} missed, "

@@ -17,6 +17,7 @@ Quiet hours (flows/quiet_hours.py) hold a reminder until they end.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,13 +32,25 @@ def next_due(times: Sequence[time], zone: str, after: datetime, *, weekdays: Seq
     """The first moment strictly after `after` (UTC) at one of `times` (local wall
     times) on one of `weekdays` (all when empty), as a UTC datetime. `last`: when the
     reminder last fell due, so a wall time repeated by the autumn change is not sent twice."""
+    return _next_due(tuple(times), zone, after, tuple(weekdays), last)
+
+
+# Pure, and at 08:00 most rules ask the same question (the same times, zone and moment):
+# 100,000 medicine reminders moved on from one answer instead of 100,000 searches.
+@functools.lru_cache(maxsize=4096)
+def _next_due(times: tuple[time, ...], zone: str, after: datetime, weekdays: tuple[str, ...],
+              last: datetime | None) -> datetime:
     tz = ZoneInfo(zone)
     day_of_week = ",".join(weekdays) if weekdays else "*"
-    candidates = []
-    for at in times:
-        trigger = CronTrigger(hour=at.hour, minute=at.minute, second=0, day_of_week=day_of_week, timezone=tz)
-        candidates.append(_next_for(trigger, tz, after, last))
-    return min(candidates)
+    return min(_next_for(_trigger(at.hour, at.minute, day_of_week, zone), tz, after, last) for at in times)
+
+
+@functools.lru_cache(maxsize=4096)
+def _trigger(hour: int, minute: int, day_of_week: str, zone: str) -> CronTrigger:
+    """One trigger per wall time, days and zone: building it compiles its fields, which
+    took a third of a dispatcher pass when every one of 100,000 reminders built its own.
+    A CronTrigger keeps no state between get_next_fire_time calls, so it is shared."""
+    return CronTrigger(hour=hour, minute=minute, second=0, day_of_week=day_of_week, timezone=ZoneInfo(zone))
 
 
 def _next_for(trigger: CronTrigger, tz: ZoneInfo, after: datetime, last: datetime | None) -> datetime:

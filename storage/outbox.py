@@ -97,7 +97,10 @@ class Outbox:
                 "recipient opted out" if opted_out else None, now, now, alert_id, expires_at, priority, channel,
             ),
         )
-        return self.get(row_id)
+        # What was just written, without reading it back and opening it again (the
+        # dispatcher queues 100,000 reminders at 08:00).
+        return OutboxMessage(row_id, phone, body, purpose, "refused" if opted_out else "queued", 0, None,
+                             "recipient opted out" if opted_out else None, now, now, channel, expires_at, None)
 
     def get(self, message_id: int) -> OutboxMessage:
         return self._message(self.store.one(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (message_id,)))  # noqa: S608
