@@ -293,7 +293,8 @@ def registration(clinic: Clinic, language: str) -> None:
     """A new number greets the clinic in its own language ("habari"), gets the welcome in
     it, and joins."""
     number = clinic.new_number()
-    clinic.text(number, clinic.word(language, "words.greeting"))
+    # English lists no greeting ("hi" is everyone's first text): "hi" it is.
+    clinic.text(number, clinic.word(language, "words.greeting") or "hi")
     for body in (clinic.word(language, "words.yes"), NAMES[language], BORN, PIN, PIN):
         clinic.text(number, body)
     joined = clinic.store.patients.with_phone(number)

@@ -32,7 +32,10 @@ def next_due(times: Sequence[time], zone: str, after: datetime, *, weekdays: Seq
     """The first moment strictly after `after` (UTC) at one of `times` (local wall
     times) on one of `weekdays` (all when empty), as a UTC datetime. `last`: when the
     reminder last fell due, so a wall time repeated by the autumn change is not sent twice."""
-    return _next_due(tuple(times), zone, after, tuple(weekdays), last)
+    # In UTC before the cache: two local times an autumn hour apart differ only by their
+    # fold, which a datetime's equality (and so the cache) does not see.
+    return _next_due(tuple(times), zone, after.astimezone(UTC), tuple(weekdays),
+                     last.astimezone(UTC) if last is not None else None)
 
 
 # Pure, and at 08:00 most rules ask the same question (the same times, zone and moment):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ INTERVAL_SECONDS = 0.25
 # Pages (4 KiB) a request connection lets the WAL reach before it checkpoints itself:
 # only reached when this thread is not keeping up.
 FALLBACK_PAGES = 16_000
+WARN_EVERY_SECONDS = 60
 
 
 class Checkpointer:
@@ -41,12 +43,24 @@ class Checkpointer:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        conn = sqlite3.connect(str(self.database), timeout=1, isolation_level=None, check_same_thread=False)
+        conn = None
+        warned_at = float("-inf")
         try:
             while not self._stop.wait(self.interval):
                 try:
+                    if conn is None:
+                        conn = sqlite3.connect(str(self.database), timeout=1, isolation_level=None,
+                                               check_same_thread=False)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as error:  # a full disk, a busy checkpoint lock: try again soon
-                    log.warning("WAL checkpoint failed: %s", error)
+                    # Said once a minute, not four times a second for as long as it lasts.
+                    if time.monotonic() - warned_at > WARN_EVERY_SECONDS:
+                        warned_at = time.monotonic()
+                        log.warning("WAL checkpoint failed (retrying; commits checkpoint at %d pages "
+                                    "meanwhile): %s", FALLBACK_PAGES, error)
+        except BaseException:
+            log.exception("the WAL checkpointer stopped; commits checkpoint at %d pages from now on", FALLBACK_PAGES)
+            raise
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()

@@ -674,5 +674,6 @@ def restore_database(backup: str | Path, db_path: str | Path, keys: KeyRing, *, 
 
 
 def _discard(db: Path) -> None:
-    for path in _files_of(db):
+    """A staging copy's files, and the writers' lock file its one write made."""
+    for path in [*_files_of(db), writer_lock.lock_path(db)]:
         _remove_quietly(path)

@@ -118,6 +118,7 @@ def test_back_up_rotate_twice_damage_restore_end_to_end(installation, clinic, ru
     assert "Restored" in result.stdout and "keys rotate" in result.stdout
     kept = [p for p in installation.db.parent.glob("lowband.db.replaced-*") if not p.name.endswith(("-wal", "-shm"))]
     assert len(kept) == 1 and kept[0].stat().st_size > 0  # the damaged database was kept, not deleted
+    assert not list(installation.db.parent.glob("*.restoring*"))  # the checked copy leaves nothing behind
     assert everything(installation) == before
     verified = run_cli("audit", "verify")
     assert verified.exit_code == 0, verified.output
