@@ -22,7 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Every figure into bench/RESULTS.md (about 20 minutes; QUICK=1: about 2). Installs wrk
+# Every figure into bench/RESULTS.md (about 15 minutes on 2 cores; QUICK=1: about 2). Installs wrk
 # (Debian's package) if missing and run as root.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick)

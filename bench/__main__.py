@@ -1,6 +1,6 @@
 """`python -m bench [--quick]`: every figure of the benchmark, into bench/RESULTS.md.
 
-    make bench           # the full run (about 20 minutes on 2 cores)
+    make bench           # the full run (about 15 minutes on 2 cores)
     make bench QUICK=1   # the same figures, smaller and shorter (about 2 minutes)
 
 Parts (`--parts`, default all): throughput (wrk against `lowband serve` and a bare
