@@ -22,9 +22,9 @@ LIMITS = {
         "CPU per text: the server spends {lowband_cpu} ms of CPU on a Lowband text against {bare_cpu} ms on "
         "bare's fixed answer, and both use every core, so the ratio is about their quotient ({cpu_ratio}). "
         "The profile below: {profile}.",
-        "Cut the plan: merge the contact and session rows that are always read together, load the step's "
-        "directory reads once, one digest HMAC instead of two, render each reply once. (TwiML by the twilio "
-        "library costs 16 µs a text: not worth leaving the library for.)",
+        "Cut the plan: merge the contact and session rows that are always read together (two reads and two "
+        "writes a text), read the sender's people, contact and session in one query, and seal before the "
+        "write lock. (TwiML by the twilio library costs 16 µs a text: not worth leaving the library for.)",
     ),
     "p99": (
         "Queueing behind the CPU: at saturation a text waits for the {connections} connections' texts ahead "
