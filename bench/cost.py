@@ -31,6 +31,7 @@ from xml.etree import ElementTree
 
 from bench.installation import NEW_BASE, PATIENT_BASE, phone
 from flows.catalog import LANGUAGES  # the catalogs the app ships: en, sw, fr, es
+from storage.store import ManualClock
 
 # Task key -> the row's label in the table, in the order the table lists them.
 TASKS = {
@@ -85,16 +86,6 @@ class CostError(RuntimeError):
     """A task did not finish, or the app answered with an error: its cost would be wrong."""
 
 
-class Clock:
-    """The app's clock (create_app's CLOCK), moved by the bench as people type."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Tally:
     """What one task cost: the segments of each text in and of each message out."""
@@ -129,7 +120,7 @@ class Clinic:
         from lowband.settings import Settings, load_settings
         from storage import create_key_file, open_store
 
-        self.clock = Clock(START)
+        self.clock = ManualClock(START)  # create_app's CLOCK, moved as people type
         self.catalog = default_catalog()
         self.trace = trace or (lambda line: None)
         # Every setting at its default, whatever LOWBAND_* or TWILIO_* this shell has (a

@@ -7,6 +7,7 @@ are reported. Then the `new` and `pin` passes run once each against Lowband.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -77,11 +78,9 @@ class Run:
 
 def machine_facts() -> dict:
     memory = None
-    try:
-        with open("/proc/meminfo") as handle:
-            memory = int(handle.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    # Not Linux: the report says "-".
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as handle:
+        memory = int(handle.readline().split()[1]) * 1024
     return {"cpus": os.cpu_count(), "memory_bytes": memory, "load_before": load_average(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
@@ -142,12 +141,11 @@ class Bench:
         while True:
             if child.poll() is not None:
                 raise ChildError(f"the {app} server exited (code {child.returncode}): see {log.read_text()[-800:]}")
-            try:
-                with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
+            # Not listening yet: try again.
+            with contextlib.suppress(OSError), urllib.request.urlopen(  # noqa: S310
+                    f"http://{HOST}:{port}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
             if time.monotonic() > deadline:
                 raise ChildError(f"the {app} server did not answer /healthz in 90 s")
             time.sleep(0.2)

@@ -157,8 +157,9 @@ def send_due(store: Store, service: ConversationService, now: datetime) -> Remin
     _plan_changed(store, now)
     # Until nothing is due: a rule whose next time has also passed (several held by the
     # quiet hours, or an outage) comes round again, each occurrence recorded.
-    while _send_batch(store, service, now, report):
-        pass
+    more = True
+    while more:
+        more = _send_batch(store, service, now, report)
     return report
 
 

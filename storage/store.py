@@ -123,6 +123,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class ManualClock:
+    """A clock that shows `now` until it is moved: for a store or create_app's CLOCK in a
+    scripted conversation (the tests, the SMS cost bench)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO-8601 text, which sorts as time does."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")

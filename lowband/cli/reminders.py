@@ -94,11 +94,17 @@ def reminders_add(patient_id: str, medicine: str | None, reading: str | None, ap
     if quiet:
         click.echo(f"Note: {', '.join(quiet)} is in the quiet hours (21:00-07:00): it goes out at 07:00, or not at "
                    "all when another dose is due by then.", err=True)
+    reminder = _save(st, patient, rule, due, send)
+    click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: next at {_local(send, patient.time_zone)} "
+               f"({patient.time_zone}).")
+
+
+def _save(st, patient, rule: dict, due: str, send: str):
+    """The new rule and its audit entry, in one transaction."""
     with st.write():
         reminder = st.reminders.add(patient.id, rule, due, send)
         st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
-    click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: next at {_local(send, patient.time_zone)} "
-               f"({patient.time_zone}).")
+    return reminder
 
 
 def _add_appointment(patient_id: str, at: datetime) -> None:
@@ -116,9 +122,7 @@ def _add_appointment(patient_id: str, at: datetime) -> None:
                                    "wait until after the visit; tell the patient another way")
     if any(r.rule.get("appointment") == rule["appointment"] for r in st.reminders.for_patient(patient.id)):
         raise click.ClickException(f"patient {patient.short_id} is already reminded of that visit")
-    with st.write():
-        reminder = st.reminders.add(patient.id, rule, due, send)
-        st.audit.record("cli", "reminder.add", f"patient:{patient.short_id}", f"reminder:{reminder.id}")
+    reminder = _save(st, patient, rule, due, send)
     click.echo(f"Reminder {reminder.id} for patient {patient.short_id}: the visit on "
                f"{_local(rule['appointment'], patient.time_zone)}, reminded from {_local(send, patient.time_zone)}.")
 

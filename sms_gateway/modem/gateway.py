@@ -466,7 +466,8 @@ def _registration(channel: AtChannel, timeout: float) -> tuple[bool, str]:
     """(registered, in words): home or roaming network, and its name when it says."""
     state = "registration unknown"
     registered = True
-    try:
+    # A modem that does not answer either question is reported as "registration unknown".
+    with contextlib.suppress(AtError):
         for line in channel.command("AT+CREG?", timeout):
             found = re.match(r"\+CREG:\s*(?:\d+\s*,\s*)?(\d+)", line)
             if found:
@@ -474,13 +475,9 @@ def _registration(channel: AtChannel, timeout: float) -> tuple[bool, str]:
                 registered = code in (1, 5)
                 state = {0: "not registered", 1: "home network", 2: "searching for a network",
                          3: "registration refused", 5: "roaming"}.get(code, "registration unknown")
-    except AtError:
-        pass
-    try:
+    with contextlib.suppress(AtError):
         for line in channel.command("AT+COPS?", timeout):
             found = re.search(r'"([^"]+)"', line)
             if found:
                 state += f" {found.group(1)}"
-    except AtError:
-        pass
     return registered, state
