@@ -121,12 +121,14 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     def failed(error: Exception) -> Response:
         if isinstance(error, HTTPException):  # 413 and the like: the protocol's answer, not a patient's text
             return error.get_response()
-        if disk_full(error):
-            # Nothing was stored (the transaction rolled back) and an apology would be a
-            # lie about a retry that helps: 503 asks Twilio to send the text again later
-            # (with a connection-override retry on the webhook URL), once space is back.
-            log.error("inbound SMS refused: the disk is full")
-            return Response("The clinic's disk is full; try again later.\n", 503, {"Retry-After": "60"},
+        unavailable = storage_unavailable(error)
+        if unavailable:
+            # Nothing was stored (the transaction rolled back) and a 200 apology would lose
+            # the text (an urgent reading too): 503 asks Twilio to send it again later
+            # (with a connection-override retry on the webhook URL), once space is back or
+            # the writer holding the database (a stuck or suspended command) has let go.
+            log.error("inbound SMS refused, for Twilio to retry: %s", unavailable)
+            return Response(f"The clinic's {unavailable}; try again later.\n", 503, {"Retry-After": "60"},
                             mimetype="text/plain")
         # Otherwise never a 5xx to a patient's text: apologise in one SMS. The message id
         # was not stored (the transaction rolled back), so a retry will be handled afresh.
@@ -136,12 +138,16 @@ def create_blueprint(get_store: Callable[[], Store], service: ConversationServic
     return bp
 
 
-def disk_full(error: BaseException) -> bool:
-    """SQLite's SQLITE_FULL, or the file system's ENOSPC, anywhere in the chain."""
+def storage_unavailable(error: BaseException) -> str | None:
+    """Why the database could not take the text for now, if that is what went wrong
+    (anywhere in the chain): SQLite's SQLITE_FULL or the file system's ENOSPC; or the
+    writers' lock or SQLite's still held by another writer after the busy timeout."""
     while error is not None:
         if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
-            return True
+            return "disk is full"
+        if isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error)):
+            return "database is busy"
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
+            return "disk is full"
         error = error.__cause__ or error.__context__
-    return False
+    return None
